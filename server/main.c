@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ivshmem-server: hands every peer the shared-memory fd and everyone's
+ * eventfds. A drop-in replacement for QEMU's contrib/ivshmem-server: the same
+ * protocol, flags and defaults.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <glib.h>
+
+#include "config.h"
+#include "ivshmem.h"
+#include "options.h"
+
+struct state {
+	struct options opt;
+	struct ev_loop *loop;
+	struct ivshmem_server *srv;
+	ev_io **io;             /* fd -> watcher */
+	unsigned io_cap;
+	ev_timer timer;
+	ev_signal sigterm, sigint;
+	bool daemon;
+	bool socket_created;
+	bool shm_created;
+};
+
+/* ---- logging ---------------------------------------------------------- */
+
+static bool log_verbose;
+static bool log_syslog;
+
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
+				   gsize n_fields, gpointer data)
+{
+	const char *msg = NULL;
+	int prio;
+
+	for (gsize i = 0; i < n_fields; i++)
+		if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
+			msg = fields[i].value;
+	if (!msg)
+		return G_LOG_WRITER_UNHANDLED;
+
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		prio = LOG_ERR;
+	else if (level & G_LOG_LEVEL_WARNING)
+		prio = LOG_WARNING;
+	else if (level & G_LOG_LEVEL_MESSAGE)
+		prio = LOG_NOTICE;
+	else if (level & G_LOG_LEVEL_INFO)
+		prio = LOG_INFO;
+	else
+		prio = LOG_DEBUG;
+	if (prio >= LOG_INFO && !log_verbose)
+		return G_LOG_WRITER_HANDLED;
+
+	if (log_syslog)
+		syslog(prio, "%s", msg);
+	else
+		fprintf(stderr, "ivshmem-server: %s\n", msg);
+	return G_LOG_WRITER_HANDLED;
+}
+
+static void lib_log(void *user, int prio, const char *fmt, va_list ap)
+{
+	char *msg = g_strdup_vprintf(fmt, ap);
+
+	if (prio <= IVSHMEM_LOG_ERR)
+		g_critical("%s", msg);
+	else if (prio == IVSHMEM_LOG_WARNING)
+		g_warning("%s", msg);
+	else if (prio == IVSHMEM_LOG_NOTICE)
+		g_message("%s", msg);
+	else
+		g_info("%s", msg);
+	g_free(msg);
+}
+
+static const char *leave_reason(int reason)
+{
+	switch (reason) {
+	case IVSHMEM_LEAVE_CLOSED: return "closed its connection";
+	case IVSHMEM_LEAVE_PROTOCOL: return "sent data (peers must not write)";
+	case IVSHMEM_LEAVE_QUEUE_FULL: return "did not read: its queue is full";
+	case IVSHMEM_LEAVE_ERROR: return "socket error";
+	case IVSHMEM_LEAVE_KICKED: return "disconnected on request";
+	}
+	return "unknown reason";
+}
+
+static void lib_event(void *user, const struct ivshmem_server_event *ev)
+{
+	switch (ev->type) {
+	case IVSHMEM_EVENT_PEER_JOINED:
+		g_info("peer %d connected (pid %ld, uid %ld), %u peers",
+		       ev->id, (long)ev->pid, (long)ev->uid, ev->peers);
+		break;
+	case IVSHMEM_EVENT_PEER_LEFT:
+		if (ev->reason == IVSHMEM_LEAVE_CLOSED ||
+		    ev->reason == IVSHMEM_LEAVE_KICKED)
+			g_info("peer %d disconnected (pid %ld, uid %ld): %s%s%s, %u peers",
+			       ev->id, (long)ev->pid, (long)ev->uid,
+			       leave_reason(ev->reason), ev->error ? ": " : "",
+			       ev->error ? g_strerror(ev->error) : "", ev->peers);
+		else
+			g_warning("peer %d disconnected (pid %ld, uid %ld): %s%s%s, %u peers",
+				  ev->id, (long)ev->pid, (long)ev->uid,
+				  leave_reason(ev->reason), ev->error ? ": " : "",
+				  ev->error ? g_strerror(ev->error) : "", ev->peers);
+		break;
+	case IVSHMEM_EVENT_REFUSED:
+		g_warning("connection refused (pid %ld, uid %ld): %s",
+			  (long)ev->pid, (long)ev->uid,
+			  ev->error == ENOSPC ? "every peer ID is in use" :
+			  g_strerror(ev->error));
+		break;
+	case IVSHMEM_EVENT_ACCEPT_PAUSED:
+		g_warning("out of file descriptors (%s): not accepting new peers until some are freed",
+			  g_strerror(ev->error));
+		break;
+	case IVSHMEM_EVENT_ACCEPT_RESUMED:
+		g_info("accepting new peers again");
+		break;
+	}
+}
+
+/* ---- libev glue ------------------------------------------------------- */
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct state *st = ev_userdata(loop);
+	int ev = 0;
+
+	if (revents & EV_READ)
+		ev |= POLLIN;
+	if (revents & EV_WRITE)
+		ev |= POLLOUT;
+	ivshmem_server_dispatch(st->srv, w->fd, ev);
+}
+
+static void lib_watch(void *user, int fd, int events)
+{
+	struct state *st = user;
+	ev_io *w;
+
+	if ((unsigned)fd >= st->io_cap) {
+		unsigned ncap = st->io_cap ? st->io_cap : 64;
+
+		if (events < 0)
+			return;
+		while (ncap <= (unsigned)fd)
+			ncap *= 2;
+		st->io = g_renew(ev_io *, st->io, ncap);
+		memset(st->io + st->io_cap, 0,
+		       (ncap - st->io_cap) * sizeof(*st->io));
+		st->io_cap = ncap;
+	}
+	w = st->io[fd];
+	if (events < 0) {
+		if (w) {
+			ev_io_stop(st->loop, w);
+			g_free(w);
+			st->io[fd] = NULL;
+		}
+		return;
+	}
+	if (!w) {
+		w = g_new0(ev_io, 1);
+		st->io[fd] = w;
+		ev_init(w, io_cb);
+	} else {
+		ev_io_stop(st->loop, w);
+	}
+	if (events == 0)
+		return;
+	ev_io_set(w, fd, ((events & POLLIN) ? EV_READ : 0) |
+			 ((events & POLLOUT) ? EV_WRITE : 0));
+	ev_io_start(st->loop, w);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct state *st = ev_userdata(loop);
+
+	ivshmem_server_timeout(st->srv);
+}
+
+static void lib_timer(void *user, int ms)
+{
+	struct state *st = user;
+
+	ev_timer_stop(st->loop, &st->timer);
+	if (ms >= 0) {
+		ev_timer_set(&st->timer, ms / 1000.0, 0.);
+		ev_timer_start(st->loop, &st->timer);
+	}
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	g_info("signal %d: exiting", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* One socket and V eventfds per peer: take all the fds we may. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static char *shm_posix_name(const char *name)
+{
+	return g_strdup_printf("/%s", name[0] == '/' ? name + 1 : name);
+}
+
+static void cleanup_files(struct state *st)
+{
+	if (st->socket_created)
+		unlink(st->opt.socket_path);
+	st->socket_created = false;
+	if (st->shm_created) {
+		char *n = shm_posix_name(st->opt.shm_name);
+
+		shm_unlink(n);
+		g_free(n);
+	}
+	st->shm_created = false;
+}
+
+static int write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, len, r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)len) != len)
+		r = errno ? -errno : -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		unlink(path);
+	return r;
+}
+
+/* Fork. The parent waits until the child is serving (socket listening,
+ * pidfile written) and exits 0, or exits 1 if the child failed. Returns in
+ * the child, with the write end of the status pipe in *notify_fd. */
+static void daemonize(int *notify_fd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		fprintf(stderr, "ivshmem-server: cannot create a pipe: %s\n",
+			g_strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "ivshmem-server: cannot fork: %s\n",
+			g_strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		char c = 1;
+		ssize_t n;
+
+		close(p[1]);
+		do {
+			n = read(p[0], &c, 1);
+		} while (n < 0 && errno == EINTR);
+		/* The child reports 0 on success; EOF means it died. */
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	*notify_fd = p[1];
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static const char *shm_kind_name(enum ivshmem_shm_kind k)
+{
+	switch (k) {
+	case IVSHMEM_SHM_POSIX: return "POSIX shm";
+	case IVSHMEM_SHM_DIR: return "file in";
+	case IVSHMEM_SHM_MEMFD: return "sealed memfd";
+	}
+	return "?";
+}
+
+int main(int argc, char **argv)
+{
+	struct state st = { 0 };
+	struct ivshmem_server_config cfg = { 0 };
+	struct ivshmem_server_ops ops = {
+		.watch = lib_watch,
+		.timer = lib_timer,
+		.event = lib_event,
+		.log = lib_log,
+	};
+	int listen_fd = -1, shm_fd = -1, notify_fd = -1, r;
+	const char *shm_arg;
+
+	r = options_parse(argc, argv, &st.opt);
+	if (r != OPTIONS_RUN)
+		return r == OPTIONS_EXIT_OK ? 0 : 1;
+
+	log_verbose = st.opt.verbose;
+	g_log_set_writer_func(log_writer, NULL, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+
+	if (st.opt.size_rounded)
+		g_message("shared memory size %" PRIu64 " rounded up to %" PRIu64
+			  " (a power of two, as ivshmem-doorbell needs; --exact-size keeps it)",
+			  st.opt.size_requested, st.opt.size);
+
+	/* The socket first: if another server owns it, touch nothing. */
+	r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
+	if (r < 0) {
+		if (r == -EADDRINUSE)
+			g_critical("another server is already listening on %s: stop it or choose another path with -S",
+				   st.opt.socket_path);
+		else if (r == -EEXIST)
+			g_critical("%s exists and is not a socket: remove it or choose another path with -S",
+				   st.opt.socket_path);
+		else
+			g_critical("cannot listen on %s: %s", st.opt.socket_path,
+				   g_strerror(-r));
+		return 1;
+	}
+	st.socket_created = true;
+
+	shm_arg = st.opt.shm_kind == IVSHMEM_SHM_DIR ? st.opt.shm_dir :
+						       st.opt.shm_name;
+	int created = 0;
+
+	r = ivshmem_shm_open(st.opt.shm_kind, shm_arg, st.opt.size, &shm_fd,
+			     &created);
+	if (r < 0) {
+		g_critical("cannot create the shared memory (%s%s%s, %" PRIu64
+			   " bytes): %s", shm_kind_name(st.opt.shm_kind),
+			   shm_arg && st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
+			   st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? shm_arg : "",
+			   st.opt.size, g_strerror(-r));
+		close(listen_fd);
+		cleanup_files(&st);
+		return 1;
+	}
+	/* A named object is removed at exit (as QEMU's server does) unless
+	 * --keep-shm; one that failed start-up is removed only if ours. */
+	st.shm_created = st.opt.shm_kind == IVSHMEM_SHM_POSIX && created;
+
+	if (!st.opt.foreground) {
+		daemonize(&notify_fd);
+		r = write_pidfile(st.opt.pid_file);
+		if (r < 0) {
+			g_critical("cannot write the pid file %s: %s (choose another path with -p)",
+				   st.opt.pid_file, g_strerror(-r));
+			close(listen_fd);
+			close(shm_fd);
+			cleanup_files(&st);
+			_exit(1);
+		}
+	}
+
+	st.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!st.loop) {
+		g_critical("cannot initialise the event loop");
+		goto fail;
+	}
+	ev_set_userdata(st.loop, &st);
+	ev_init(&st.timer, timer_cb);
+	ev_signal_init(&st.sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&st.sigint, signal_cb, SIGINT);
+	ev_signal_start(st.loop, &st.sigterm);
+	ev_signal_start(st.loop, &st.sigint);
+
+	cfg.listen_fd = listen_fd;
+	cfg.shm_fd = shm_fd;
+	cfg.vectors = st.opt.vectors;
+	cfg.max_peers = st.opt.max_peers;
+	cfg.queue_limit = st.opt.queue_limit;
+	r = ivshmem_server_new(&cfg, &ops, &st, &st.srv);
+	if (r < 0) {
+		g_critical("cannot start the server: %s", g_strerror(-r));
+		goto fail;
+	}
+	listen_fd = shm_fd = -1;
+
+	if (st.opt.foreground) {
+		fprintf(stderr,
+			"ivshmem-server: listening on %s (%s%s%s, %" PRIu64 " bytes, %u vector%s)\n"
+			"ivshmem-server: attach QEMU with:\n"
+			"  -chardev socket,path=%s,id=ivshmem0 -device ivshmem-doorbell,chardev=ivshmem0,vectors=%u\n",
+			st.opt.socket_path, shm_kind_name(st.opt.shm_kind),
+			st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
+			st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? shm_arg : "",
+			st.opt.size, st.opt.vectors,
+			st.opt.vectors == 1 ? "" : "s",
+			st.opt.socket_path, st.opt.vectors);
+	} else {
+		char ok = 0;
+
+		log_syslog = true;
+		openlog("ivshmem-server", LOG_PID, LOG_DAEMON);
+		detach_stdio();
+		if (write(notify_fd, &ok, 1) != 1) {
+			/* the launcher is gone: keep serving */
+		}
+		close(notify_fd);
+		notify_fd = -1;
+	}
+
+	ev_run(st.loop, 0);
+
+	ivshmem_server_free(st.srv);
+	if (!st.opt.foreground)
+		unlink(st.opt.pid_file);
+	if (st.opt.keep_shm)
+		st.shm_created = false;
+	else if (st.opt.shm_kind == IVSHMEM_SHM_POSIX)
+		st.shm_created = true; /* remove it at a clean exit */
+	cleanup_files(&st);
+	for (unsigned i = 0; i < st.io_cap; i++)
+		g_free(st.io[i]);
+	g_free(st.io);
+	ev_loop_destroy(st.loop);
+	options_free(&st.opt);
+	return 0;
+
+fail:
+	if (listen_fd >= 0)
+		close(listen_fd);
+	if (shm_fd >= 0)
+		close(shm_fd);
+	cleanup_files(&st);
+	if (!st.opt.foreground)
+		unlink(st.opt.pid_file);
+	return 1;
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <glib.h>
+
+#include "config.h"
+#include "options.h"
+
+enum {
+	OPT_VERSION = 256,
+	OPT_MEMFD,
+	OPT_EXACT_SIZE,
+	OPT_MAX_PEERS,
+	OPT_QUEUE_LIMIT,
+	OPT_KEEP_SHM,
+};
+
+static const struct option long_options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "foreground", no_argument, NULL, 'F' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "pid-file", required_argument, NULL, 'p' },
+	{ "socket", required_argument, NULL, 'S' },
+	{ "shm-name", required_argument, NULL, 'M' },
+	{ "shm-dir", required_argument, NULL, 'm' },
+	{ "memfd", no_argument, NULL, OPT_MEMFD },
+	{ "size", required_argument, NULL, 'l' },
+	{ "vectors", required_argument, NULL, 'n' },
+	{ "exact-size", no_argument, NULL, OPT_EXACT_SIZE },
+	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
+	{ "queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT },
+	{ "keep-shm", no_argument, NULL, OPT_KEEP_SHM },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(void)
+{
+	printf(
+"Usage: ivshmem-server [OPTION]...\n"
+"Share memory and doorbells between QEMU ivshmem devices and other peers.\n"
+"A drop-in replacement for QEMU's ivshmem-server: same protocol, flags and\n"
+"defaults.\n"
+"\n"
+"  -h, --help             show this help and exit\n"
+"      --version          show the version and exit\n"
+"  -v, --verbose          log every connect and disconnect\n"
+"  -F, --foreground       do not daemonize (log to stderr)\n"
+"  -p, --pidfile=PATH     pid file, written in daemon mode only and removed\n"
+"                         at exit (default " DEFAULT_PID_FILE ")\n"
+"  -S, --socket=PATH      listening socket (default " DEFAULT_SOCKET_PATH ")\n"
+"  -M, --shm-name=NAME    POSIX shm object NAME (default " DEFAULT_SHM_NAME ");\n"
+"                         an existing one of the right size is reused, so\n"
+"                         its content survives a restart\n"
+"  -m, --shm-dir=DIR      use an unlinked file in DIR instead (hugetlbfs)\n"
+"      --memfd            use an anonymous memfd sealed against resizing\n"
+"  -l, --size=SIZE        shared memory size, with K, M, G or T suffix\n"
+"                         (default 4M); rounded up to a power of two\n"
+"      --exact-size       keep SIZE as given (ivshmem-flat takes any size;\n"
+"                         ivshmem-doorbell needs a power of two)\n"
+"  -n, --vectors=N        interrupt vectors per peer, 1..%d (default %d)\n"
+"      --max-peers=N      at most N peers at once, IDs 0..N-1, 1..%d\n"
+"                         (default %d); more connections are refused\n"
+"      --queue-limit=N    messages that may wait for a peer that does not\n"
+"                         read, beyond its greeting, before it is\n"
+"                         disconnected (default 65536)\n"
+"      --keep-shm         do not remove the POSIX shm object at exit\n"
+"\n"
+"The last of -M, -m and --memfd wins. On SIGTERM or SIGINT the server\n"
+"closes every connection, removes its socket (and pid file) and, unless\n"
+"--keep-shm, the POSIX shm object; peers keep what they have mapped.\n"
+"\n"
+"Exit status: 0 after a clean shutdown (in daemon mode: once the server is\n"
+"serving), 1 on any error.\n",
+	       IVSHMEM_MAX_VECTORS, DEFAULT_VECTORS, IVSHMEM_MAX_PEERS,
+	       IVSHMEM_MAX_PEERS);
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	case 't': case 'T': shift = 40; break;
+	case 'p': case 'P': shift = 50; break;
+	case 'e': case 'E': shift = 60; break;
+	default: return -EINVAL;
+	}
+	if (*end && end[1] != '\0')
+		return -EINVAL;
+	if (v == 0)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -ERANGE;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void replace(char **dst, const char *src)
+{
+	g_free(*dst);
+	*dst = g_strdup(src);
+}
+
+#define fail(...) do { \
+	fprintf(stderr, "ivshmem-server: " __VA_ARGS__); \
+	fputs("\nTry 'ivshmem-server --help' for more information.\n", stderr); \
+	options_free(o); \
+	return OPTIONS_EXIT_ERR; \
+} while (0)
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->pid_file = g_strdup(DEFAULT_PID_FILE);
+	o->socket_path = g_strdup(DEFAULT_SOCKET_PATH);
+	o->shm_name = g_strdup(DEFAULT_SHM_NAME);
+	o->shm_kind = IVSHMEM_SHM_POSIX;
+	o->size_requested = DEFAULT_SHM_SIZE;
+	o->vectors = DEFAULT_VECTORS;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hvFp:S:M:m:l:n:", long_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage();
+			options_free(o);
+			return OPTIONS_EXIT_OK;
+		case OPT_VERSION:
+			printf("ivshmem-server (libivshmem) %s\n", IVSHMEM_VERSION);
+			options_free(o);
+			return OPTIONS_EXIT_OK;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'F':
+			o->foreground = true;
+			break;
+		case 'p':
+			if (!*optarg)
+				fail("the pid file path (-p) is empty");
+			replace(&o->pid_file, optarg);
+			break;
+		case 'S':
+			replace(&o->socket_path, optarg);
+			break;
+		case 'M':
+			replace(&o->shm_name, optarg);
+			o->shm_kind = IVSHMEM_SHM_POSIX;
+			break;
+		case 'm':
+			replace(&o->shm_dir, optarg);
+			o->shm_kind = IVSHMEM_SHM_DIR;
+			break;
+		case OPT_MEMFD:
+			o->shm_kind = IVSHMEM_SHM_MEMFD;
+			break;
+		case 'l': {
+			int r = parse_size(optarg, &o->size_requested);
+
+			if (r == -ERANGE)
+				fail("size '%s' is too large", optarg);
+			if (r < 0)
+				fail("invalid size '%s': give a positive number of bytes, optionally with a K, M, G or T suffix (for example 4M)",
+				     optarg);
+			break;
+		}
+		case 'n':
+			if (parse_uint(optarg, 1, IVSHMEM_MAX_VECTORS,
+				       &o->vectors) < 0)
+				fail("invalid vector count '%s': give a number from 1 to %d",
+				     optarg, IVSHMEM_MAX_VECTORS);
+			break;
+		case OPT_EXACT_SIZE:
+			o->exact_size = true;
+			break;
+		case OPT_MAX_PEERS:
+			if (parse_uint(optarg, 1, IVSHMEM_MAX_PEERS,
+				       &o->max_peers) < 0)
+				fail("invalid peer limit '%s': give a number from 1 to %d",
+				     optarg, IVSHMEM_MAX_PEERS);
+			break;
+		case OPT_QUEUE_LIMIT:
+			if (parse_uint(optarg, 1, 1u << 24, &o->queue_limit) < 0)
+				fail("invalid queue limit '%s': give a number from 1 to %u",
+				     optarg, 1u << 24);
+			break;
+		case OPT_KEEP_SHM:
+			o->keep_shm = true;
+			break;
+		case ':':
+			fail("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				fail("unknown option '-%c'", optopt);
+			fail("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		fail("unexpected argument '%s'", argv[optind]);
+
+	if (!*o->socket_path)
+		fail("the socket path (-S) is empty");
+	if (strlen(o->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		fail("socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
+		     o->socket_path, strlen(o->socket_path),
+		     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	if (o->shm_kind == IVSHMEM_SHM_POSIX &&
+	    (!*o->shm_name || strchr(o->shm_name + (o->shm_name[0] == '/'), '/') ||
+	     !o->shm_name[o->shm_name[0] == '/']))
+		fail("invalid shm name '%s': give a name without '/' (for example ivshmem)",
+		     o->shm_name);
+
+	o->size = o->size_requested;
+	if (!o->exact_size && (o->size & (o->size - 1))) {
+		if (o->size > (UINT64_MAX >> 1) + 1)
+			fail("size '%" PRIu64 "' is too large to round up to a power of two",
+			     o->size);
+		while (o->size & (o->size - 1))
+			o->size += o->size & -o->size;
+		o->size_rounded = true;
+	}
+	if (o->size > (uint64_t)INT64_MAX)
+		fail("size %" PRIu64 " is too large", o->size);
+	return OPTIONS_RUN;
+}
+
+void options_free(struct options *o)
+{
+	g_free(o->pid_file);
+	g_free(o->shm_name);
+	g_free(o->shm_dir);
+	g_free(o->socket_path);
+	memset(o, 0, sizeof(*o));
+}
