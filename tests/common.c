@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+const char *server_path(void)
+{
+	const char *env = getenv("IVSHMEM_SERVER");
+
+	return env && *env ? env : IVSHMEM_SERVER_PATH;
+}
+
+double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int count_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
+}
+
+bool fd_is_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+/* ---- server process ------------------------------------------------------ */
+
+void tserver_prepare(struct tserver *s)
+{
+	static unsigned counter;
+
+	memset(s, 0, sizeof(*s));
+	s->pid = -1;
+	snprintf(s->dir, sizeof(s->dir), "/tmp/ivshmem-test-XXXXXX");
+	if (!mkdtemp(s->dir))
+		abort();
+	snprintf(s->sock, sizeof(s->sock), "%s/sock", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/log", s->dir);
+	snprintf(s->shm_name, sizeof(s->shm_name), "ivshmem-test-%ld-%u",
+		 (long)getpid(), counter++);
+}
+
+static pid_t spawn(struct tserver *s, const char *const *argv)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int devnull = open("/dev/null", O_RDONLY);
+
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static const char **build_argv(const char *const *head, const char *const *args)
+{
+	size_t nh = 0, na = 0;
+	const char **argv;
+
+	while (head && head[nh])
+		nh++;
+	while (args && args[na])
+		na++;
+	argv = g_new0(const char *, nh + na + 1);
+	for (size_t i = 0; i < nh; i++)
+		argv[i] = head[i];
+	for (size_t i = 0; i < na; i++)
+		argv[nh + i] = args[i];
+	return argv;
+}
+
+int tserver_start(struct tserver *s, const char *const *args)
+{
+	const char *head[] = { server_path(), "-F", "-S", s->sock, "-M",
+			       s->shm_name, NULL };
+	const char **argv;
+	double deadline;
+
+	tserver_prepare(s);
+	head[3] = s->sock;
+	head[5] = s->shm_name;
+	argv = build_argv(head, args);
+	s->pid = spawn(s, argv);
+	g_free(argv);
+	if (s->pid < 0)
+		return -1;
+
+	/* Ready once a socket is at the path we gave (a -S in args may have
+	 * moved it: then wait for the log line instead). */
+	const char *sock = s->sock;
+
+	for (size_t i = 0; args && args[i]; i++)
+		if ((!strcmp(args[i], "-S") || !strcmp(args[i], "--socket")) &&
+		    args[i + 1])
+			sock = args[i + 1];
+	deadline = now_seconds() + 5;
+	while (now_seconds() < deadline) {
+		struct stat st;
+
+		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		if (!tserver_alive(s))
+			return -1;
+		usleep(2000);
+	}
+	return -1;
+}
+
+int tserver_run(struct tserver *s, const char *const *args, int timeout_ms)
+{
+	const char *head[] = { server_path(), NULL };
+	const char **argv = build_argv(head, args);
+	double deadline = now_seconds() + timeout_ms / 1000.0;
+	int status;
+
+	s->pid = spawn(s, argv);
+	g_free(argv);
+	if (s->pid < 0)
+		return -1;
+	for (;;) {
+		pid_t r = waitpid(s->pid, &status, WNOHANG);
+
+		if (r == s->pid)
+			break;
+		if (now_seconds() > deadline) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	s->pid = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool tserver_alive(const struct tserver *s)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	bool alive = false;
+
+	if (s->pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)s->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		alive = p[2] != 'Z' && p[2] != 'X';
+	fclose(f);
+	return alive;
+}
+
+static void unlink_shm(const struct tserver *s)
+{
+	char name[80];
+
+	snprintf(name, sizeof(name), "/%s", s->shm_name);
+	shm_unlink(name);
+}
+
+void tserver_cleanup(struct tserver *s)
+{
+	unlink(s->sock);
+	unlink(s->log);
+	unlink_shm(s);
+	rmdir(s->dir);
+}
+
+int tserver_stop(struct tserver *s)
+{
+	double deadline = now_seconds() + 5;
+	int status = 0, ret;
+	struct stat st;
+
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, SIGTERM);
+	for (;;) {
+		pid_t r = waitpid(s->pid, &status, WNOHANG);
+
+		if (r == s->pid)
+			break;
+		if (now_seconds() > deadline) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+			break;
+		}
+		usleep(1000);
+	}
+	s->pid = -1;
+	ret = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (ret == 0 && lstat(s->sock, &st) == 0)
+		ret = -2; /* the socket was left behind */
+	tserver_cleanup(s);
+	return ret;
+}
+
+void tserver_kill(struct tserver *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = -1;
+}
+
+char *tserver_log(const struct tserver *s)
+{
+	char *text = NULL;
+
+	if (!g_file_get_contents(s->log, &text, NULL, NULL))
+		return g_strdup("");
+	return text;
+}
+
+double proc_cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return -1;
+	/* fields 14 and 15 (utime, stime); p points at field 2's end */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		   &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+long proc_peak_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* ---- test peer ------------------------------------------------------------ */
+
+int tpeer_connect(struct tpeer *p, const char *path, unsigned vectors,
+		  bool keep_fds)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	double deadline = now_seconds() + 2;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	p->sock = p->shm_fd = -1;
+	p->id = -1;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		int e = errno;
+
+		close(fd);
+		if ((e != ECONNREFUSED && e != ENOENT && e != EAGAIN) ||
+		    now_seconds() > deadline)
+			return -e;
+		usleep(2000);
+	}
+	p->sock = fd;
+	p->vectors = vectors;
+	p->keep_fds = keep_fds;
+	p->nvec = g_new0(unsigned short, IVSHMEM_MAX_PEERS);
+	p->own = g_new(int, vectors);
+	for (unsigned v = 0; v < vectors; v++)
+		p->own[v] = -1;
+	if (keep_fds)
+		p->fds = g_hash_table_new(g_direct_hash, g_direct_equal);
+	ivshmem_inbuf_init(&p->in);
+	return 0;
+}
+
+static void free_fdset(struct tpeer *p, int id)
+{
+	int *set;
+
+	if (!p->fds)
+		return;
+	set = g_hash_table_lookup(p->fds, GINT_TO_POINTER(id));
+	if (!set)
+		return;
+	for (unsigned v = 0; v < p->vectors; v++)
+		if (set[v] >= 0)
+			close(set[v]);
+	g_hash_table_remove(p->fds, GINT_TO_POINTER(id));
+	g_free(set);
+}
+
+#define PROTO(...) do { \
+	if (why) \
+		*why = g_strdup_printf(__VA_ARGS__); \
+	if (fd >= 0) \
+		close(fd); \
+	return -EPROTO; \
+} while (0)
+
+int tpeer_recv(struct tpeer *p, int timeout_ms, struct tmsg *m, char **why)
+{
+	int64_t value;
+	int fd = -1, r;
+	double deadline = now_seconds() + timeout_ms / 1000.0;
+
+	if (why)
+		*why = NULL;
+	for (;;) {
+		r = ivshmem_wire_recv(p->sock, &p->in, &value, &fd);
+		if (r != -EAGAIN)
+			break;
+		int left = (int)((deadline - now_seconds()) * 1000);
+		struct pollfd pfd = { .fd = p->sock, .events = POLLIN };
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+			return -errno;
+	}
+	if (r <= 0)
+		return r;
+
+	memset(m, 0, sizeof(*m));
+	m->value = value;
+	m->id = -1;
+	m->vector = -1;
+	switch (p->nmsgs++) {
+	case 0:
+		if (value != IVSHMEM_PROTOCOL_VERSION || fd >= 0)
+			PROTO("first message: version %lld%s, want 0 without fd",
+			      (long long)value, fd >= 0 ? " with an fd" : "");
+		m->kind = TMSG_VERSION;
+		return 1;
+	case 1:
+		if (value < 0 || value >= IVSHMEM_MAX_PEERS || fd >= 0)
+			PROTO("second message: ID %lld%s", (long long)value,
+			      fd >= 0 ? " with an fd" : "");
+		p->id = (int)value;
+		m->kind = TMSG_ID;
+		return 1;
+	case 2: {
+		struct stat st;
+
+		if (value != -1 || fd < 0)
+			PROTO("third message: %lld %s, want -1 with the shm fd",
+			      (long long)value, fd >= 0 ? "with an fd" : "without fd");
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			PROTO("the shm fd is not a regular file or memfd");
+		p->shm_fd = fd;
+		p->shm_size = (uint64_t)st.st_size;
+		m->kind = TMSG_SHM;
+		return 1;
+	}
+	}
+
+	if (value < 0 || value >= IVSHMEM_MAX_PEERS)
+		PROTO("message %u: peer ID %lld out of range", p->nmsgs,
+		      (long long)value);
+	m->id = (int)value;
+	if (fd < 0) {
+		if (m->id == p->id)
+			PROTO("a leave for our own ID %d", p->id);
+		if (p->nvec[m->id] == 0)
+			PROTO("a leave for unknown peer %d", m->id);
+		if (p->nvec[m->id] == p->vectors)
+			p->npeers--;
+		p->nvec[m->id] = 0;
+		free_fdset(p, m->id);
+		m->kind = TMSG_LEAVE;
+		return 1;
+	}
+	if (!fd_is_eventfd(fd))
+		PROTO("vector fd for peer %d is not an eventfd", m->id);
+	if (p->nvec[m->id] >= p->vectors)
+		PROTO("peer %d got more than %u vectors", m->id, p->vectors);
+	if (p->ready && m->id == p->id)
+		PROTO("own ID %d announced again after the greeting", m->id);
+	m->vector = p->nvec[m->id]++;
+	m->kind = TMSG_VECTOR;
+	if (m->id == p->id) {
+		p->own[m->vector] = fd;
+		if (p->nvec[m->id] == p->vectors)
+			p->ready = true;
+		return 1;
+	}
+	if (p->nvec[m->id] == p->vectors)
+		p->npeers++;
+	if (p->keep_fds) {
+		int *set = g_hash_table_lookup(p->fds, GINT_TO_POINTER(m->id));
+
+		if (!set) {
+			set = g_new(int, p->vectors);
+			for (unsigned v = 0; v < p->vectors; v++)
+				set[v] = -1;
+			g_hash_table_insert(p->fds, GINT_TO_POINTER(m->id), set);
+		}
+		set[m->vector] = fd;
+	} else {
+		close(fd);
+	}
+	return 1;
+}
+
+int tpeer_greet(struct tpeer *p, int timeout_ms)
+{
+	double deadline = now_seconds() + timeout_ms / 1000.0;
+	struct tmsg m;
+
+	while (!p->ready) {
+		int left = (int)((deadline - now_seconds()) * 1000);
+		int r = tpeer_recv(p, left > 0 ? left : 0, &m, NULL);
+
+		if (r <= 0)
+			return r == 0 ? -ECONNRESET : r;
+	}
+	return 0;
+}
+
+int tpeer_wait_peers(struct tpeer *p, unsigned npeers, int timeout_ms)
+{
+	double deadline = now_seconds() + timeout_ms / 1000.0;
+	struct tmsg m;
+
+	while (!p->ready || p->npeers != npeers) {
+		int left = (int)((deadline - now_seconds()) * 1000);
+		int r = tpeer_recv(p, left > 0 ? left : 0, &m, NULL);
+
+		if (r <= 0)
+			return r == 0 ? -ECONNRESET : r;
+	}
+	return 0;
+}
+
+int tpeer_fd(const struct tpeer *p, int id, unsigned vector)
+{
+	int *set;
+
+	if (vector >= p->vectors)
+		return -1;
+	if (id == p->id)
+		return p->own[vector];
+	if (!p->fds)
+		return -1;
+	set = g_hash_table_lookup(p->fds, GINT_TO_POINTER(id));
+	return set ? set[vector] : -1;
+}
+
+int tpeer_ring(const struct tpeer *p, int id, unsigned vector)
+{
+	uint64_t one = 1;
+	int fd = tpeer_fd(p, id, vector);
+
+	if (fd < 0)
+		return -ENOENT;
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		return -errno;
+	return 0;
+}
+
+int64_t tpeer_wait_doorbell(const struct tpeer *p, unsigned vector,
+			    int timeout_ms)
+{
+	struct pollfd pfd;
+	uint64_t count;
+	int fd = tpeer_fd(p, p->id, vector);
+
+	if (fd < 0)
+		return -ENOENT;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	if (read(fd, &count, sizeof(count)) != sizeof(count))
+		return -errno;
+	return (int64_t)count;
+}
+
+void tpeer_close(struct tpeer *p)
+{
+	if (p->fds) {
+		GHashTableIter it;
+		gpointer k, v;
+
+		g_hash_table_iter_init(&it, p->fds);
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			int *set = v;
+
+			for (unsigned i = 0; i < p->vectors; i++)
+				if (set[i] >= 0)
+					close(set[i]);
+			g_free(set);
+		}
+		g_hash_table_destroy(p->fds);
+	}
+	if (p->own)
+		for (unsigned v = 0; v < p->vectors; v++)
+			if (p->own[v] >= 0)
+				close(p->own[v]);
+	if (p->shm_fd >= 0)
+		close(p->shm_fd);
+	if (p->sock >= 0)
+		close(p->sock);
+	ivshmem_inbuf_clear(&p->in);
+	g_free(p->nvec);
+	g_free(p->own);
+	memset(p, 0, sizeof(*p));
+	p->sock = p->shm_fd = p->id = -1;
+}

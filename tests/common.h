@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the tests: run a real ivshmem-server process, and a blocking
+ * test peer that reads and checks the protocol stream message by message.
+ */
+#ifndef IVSHMEM_TESTS_COMMON_H
+#define IVSHMEM_TESTS_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <glib.h>
+
+#include "ivshmem.h"
+#include "wire-private.h"
+
+/* ---- the server process ------------------------------------------------ */
+
+struct tserver {
+	pid_t pid;
+	char dir[64];           /* private temp dir, removed by stop */
+	char sock[108];         /* dir/sock */
+	char shm_name[64];      /* unique POSIX shm name, without '/' */
+	char log[128];          /* dir/log: the server's stderr */
+};
+
+/*
+ * Start `ivshmem-server -F -S <dir>/sock -M <unique name> ARGS...` (ARGS is
+ * a NULL-terminated list, may be NULL) and wait until its socket exists.
+ * Later arguments override the defaults (e.g. "--memfd", "-S", path).
+ * Returns 0, or -1 if the server exited or did not listen within 5 s.
+ */
+int tserver_start(struct tserver *s, const char *const *args);
+/* Like tserver_start but with the server's argv given completely (the
+ * server path is prepended) and no waiting: for start-up failure tests.
+ * The server's stderr goes to s->log. Returns the exit status, or -1 if
+ * it was killed by a signal, after waiting up to timeout_ms (then killed). */
+int tserver_run(struct tserver *s, const char *const *args, int timeout_ms);
+/* Create s->dir, s->sock, s->shm_name, s->log without starting anything. */
+void tserver_prepare(struct tserver *s);
+/* SIGTERM, wait up to 5 s (then SIGKILL). Returns the exit status, or -1
+ * when it died by a signal. Removes the log and the dir (only if the
+ * server cleaned its socket up; otherwise leaves the dir for inspection
+ * and returns -2 after removing it anyway). Also unlinks the shm name. */
+int tserver_stop(struct tserver *s);
+/* SIGKILL and reap; keeps dir, socket and shm (for restart tests). */
+void tserver_kill(struct tserver *s);
+/* Remove what a killed server left behind: socket, shm, log, dir. */
+void tserver_cleanup(struct tserver *s);
+/* Is the process still running (not a zombie)? */
+bool tserver_alive(const struct tserver *s);
+/* The server's stderr so far (g_free the result). */
+char *tserver_log(const struct tserver *s);
+/* CPU seconds (user + system) the process used so far. */
+double proc_cpu_seconds(pid_t pid);
+/* Peak resident set size in KiB (VmHWM). */
+long proc_peak_rss_kib(pid_t pid);
+
+/* Path of the built ivshmem-server binary. */
+const char *server_path(void);
+
+/* ---- the test peer ----------------------------------------------------- */
+
+enum tmsg_kind {
+	TMSG_VERSION = 1,   /* value: the version */
+	TMSG_ID,            /* value: own ID */
+	TMSG_SHM,           /* fd: the shm fd (kept in p->shm_fd) */
+	TMSG_VECTOR,        /* id gained vector number `vector` */
+	TMSG_LEAVE,         /* id left */
+};
+
+struct tmsg {
+	enum tmsg_kind kind;
+	int64_t value;      /* raw value */
+	int id;             /* peer ID for VECTOR and LEAVE */
+	int vector;         /* for VECTOR */
+};
+
+struct tpeer {
+	int sock;
+	int id;             /* own ID, -1 until received */
+	int shm_fd;         /* -1 until received */
+	uint64_t shm_size;
+	unsigned vectors;   /* the server's vector count */
+	bool keep_fds;      /* keep every eventfd (for ringing) */
+	unsigned nmsgs;     /* messages received */
+	unsigned short *nvec;   /* [65536] vectors received per peer ID */
+	int *own;           /* [vectors] own eventfds */
+	GHashTable *fds;    /* keep_fds: id -> int[vectors] */
+	unsigned npeers;    /* other peers currently known (all vectors) */
+	bool ready;         /* own ID has all its vectors */
+	struct ivshmem_inbuf in;
+};
+
+/* Connect (retrying while the listener is not up yet, up to 2 s).
+ * Returns 0 or a negative errno. Reads nothing. */
+int tpeer_connect(struct tpeer *p, const char *sock, unsigned vectors,
+		  bool keep_fds);
+/*
+ * Receive one message and check it against the protocol and the state so
+ * far: version first (0), ID second (0..65535), shm third (-1 with an fd
+ * that is a regular file or memfd), then vectors (an eventfd each) and
+ * leaves (no fd, for a known peer). Every fd is closed at once unless
+ * needed (shm, own eventfds, or keep_fds).
+ * Returns 1 with *m filled; 0 on EOF; -ETIMEDOUT; -EPROTO (with a
+ * description in *why, g_free it) when the stream breaks the protocol;
+ * other negative errno.
+ */
+int tpeer_recv(struct tpeer *p, int timeout_ms, struct tmsg *m, char **why);
+/* Receive until the own ID has all its vectors. 0, or as tpeer_recv. */
+int tpeer_greet(struct tpeer *p, int timeout_ms);
+/* Receive until `npeers` other peers are fully known. */
+int tpeer_wait_peers(struct tpeer *p, unsigned npeers, int timeout_ms);
+/* The eventfd for (id, vector) when keep_fds, or own; -1 if unknown. */
+int tpeer_fd(const struct tpeer *p, int id, unsigned vector);
+/* Ring (id, vector): write 1 to its eventfd. 0 or negative errno. */
+int tpeer_ring(const struct tpeer *p, int id, unsigned vector);
+/* Wait for an own vector's eventfd; returns the count read (> 0), or
+ * -ETIMEDOUT. */
+int64_t tpeer_wait_doorbell(const struct tpeer *p, unsigned vector,
+			    int timeout_ms);
+/* Close everything. */
+void tpeer_close(struct tpeer *p);
+
+/* ---- misc -------------------------------------------------------------- */
+
+/* Number of open fds of this process. */
+int count_open_fds(void);
+/* Monotonic time in seconds. */
+double now_seconds(void);
+/* Is fd an eventfd? */
+bool fd_is_eventfd(int fd);
+
+#endif
