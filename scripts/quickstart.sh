@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Install what is missing (Debian 12), build, then run the server or the
+# test suite.
+#
+#   scripts/quickstart.sh server [SERVER OPTIONS...]
+#       build and start ivshmem-server in the foreground (default: its
+#       defaults, i.e. -F -S /tmp/ivshmem_socket -M ivshmem -l 4M -n 1)
+#   scripts/quickstart.sh test [--sanitize]
+#       build and run the whole test suite (--sanitize: under
+#       AddressSanitizer and UndefinedBehaviorSanitizer, in build-san/)
+#   scripts/quickstart.sh bench
+#       build and run the benchmarks (tests/bench/)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+packages=(gcc meson ninja-build pkg-config libglib2.0-dev libev-dev check
+	  qemu-system-x86)
+
+install_missing() {
+	local missing=()
+
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "Installing: ${missing[*]}" >&2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "error: these packages are missing and installing them needs root: run as root, or: sudo apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() {
+	local dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" -Dwerror=true "$@"
+	fi
+	ninja -C "$dir"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+server)
+	install_missing
+	build build >&2
+	exec build/server/ivshmem-server -F "$@"
+	;;
+test)
+	install_missing
+	if [ "${1:-}" = "--sanitize" ]; then
+		build build-san -Db_sanitize=address,undefined -Db_lundef=false
+		export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+		export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+		meson test -C build-san --print-errorlogs --num-processes 2
+	else
+		build build
+		meson test -C build --print-errorlogs --num-processes 2
+	fi
+	;;
+bench)
+	install_missing
+	build build
+	meson test -C build --benchmark --verbose
+	;;
+*)
+	echo "usage: $0 server [OPTIONS...] | test [--sanitize] | bench" >&2
+	exit 2
+	;;
+esac
