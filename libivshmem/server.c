@@ -161,6 +161,8 @@ static void peer_flush(struct ivshmem_server *srv, struct peer *p)
 		set_want(srv, p, POLLIN);
 	else if (r == -EAGAIN)
 		set_want(srv, p, POLLIN | POLLOUT);
+	else if (r == -EPIPE || r == -ECONNRESET)
+		peer_fail(srv, p, IVSHMEM_LEAVE_CLOSED, 0);
 	else
 		peer_fail(srv, p, IVSHMEM_LEAVE_ERROR, -r);
 }

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library's server side on its own, driven by a plain poll() loop (no
+ * libev): argument checks, the listening socket, shared memory, and a
+ * mesh of real peers over real sockets.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "common.h"
+
+/* ---- a poll() loop around the library --------------------------------- */
+
+#define MAXFD 4096
+
+struct loop {
+	short events[MAXFD];    /* 0: not watched */
+	bool known[MAXFD];
+	int timer_ms;           /* -1: none */
+	unsigned joined, left, refused;
+};
+
+static void loop_watch(void *user, int fd, int events)
+{
+	struct loop *l = user;
+
+	ck_assert_int_lt(fd, MAXFD);
+	if (events < 0) {
+		ck_assert(l->known[fd]);
+		l->known[fd] = false;
+		l->events[fd] = 0;
+		return;
+	}
+	l->known[fd] = true;
+	l->events[fd] = (short)events;
+}
+
+static void loop_timer(void *user, int ms)
+{
+	((struct loop *)user)->timer_ms = ms;
+}
+
+static void loop_event(void *user, const struct ivshmem_server_event *ev)
+{
+	struct loop *l = user;
+
+	if (ev->type == IVSHMEM_EVENT_PEER_JOINED)
+		l->joined++;
+	else if (ev->type == IVSHMEM_EVENT_PEER_LEFT)
+		l->left++;
+	else if (ev->type == IVSHMEM_EVENT_REFUSED)
+		l->refused++;
+}
+
+static const struct ivshmem_server_ops loop_ops = {
+	.watch = loop_watch,
+	.timer = loop_timer,
+	.event = loop_event,
+};
+
+/* Run the server until SIGTERM; exits 0 if every fd the library watched
+ * was released by ivshmem_server_free. */
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	stop = 1;
+}
+
+static void run_loop(const char *path, unsigned vectors, unsigned max_peers)
+{
+	struct ivshmem_server_config cfg = { .vectors = vectors,
+					     .max_peers = max_peers };
+	struct ivshmem_server *srv;
+	struct loop *l = calloc(1, sizeof(*l));
+	struct pollfd *pfd = calloc(MAXFD, sizeof(*pfd));
+
+	l->timer_ms = -1;
+	signal(SIGTERM, on_term);
+	if (ivshmem_listen_unix(path, &cfg.listen_fd) < 0 ||
+	    ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16, &cfg.shm_fd,
+			     NULL) < 0 ||
+	    ivshmem_server_new(&cfg, &loop_ops, l, &srv) < 0)
+		_exit(3);
+	while (!stop) {
+		nfds_t n = 0;
+
+		for (int fd = 0; fd < MAXFD; fd++)
+			if (l->known[fd] && l->events[fd]) {
+				pfd[n].fd = fd;
+				pfd[n].events = l->events[fd];
+				pfd[n].revents = 0;
+				n++;
+			}
+		int r = poll(pfd, n, l->timer_ms >= 0 ? l->timer_ms : 100);
+
+		if (r == 0 && l->timer_ms >= 0) {
+			l->timer_ms = -1;
+			ivshmem_server_timeout(srv);
+		}
+		for (nfds_t i = 0; r > 0 && i < n; i++)
+			if (pfd[i].revents)
+				ivshmem_server_dispatch(srv, pfd[i].fd,
+							pfd[i].revents);
+	}
+	ivshmem_server_free(srv);
+	unlink(path);
+	for (int fd = 0; fd < MAXFD; fd++)
+		if (l->known[fd])
+			_exit(4);
+	_exit(0);
+}
+
+static char dir[64], path[128];
+static pid_t loop_pid;
+
+static void start_loop(unsigned vectors, unsigned max_peers)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ivshmem-lib-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	loop_pid = fork();
+	ck_assert_int_ge(loop_pid, 0);
+	if (loop_pid == 0)
+		run_loop(path, vectors, max_peers);
+}
+
+static void stop_loop(void)
+{
+	int status;
+
+	kill(loop_pid, SIGTERM);
+	ck_assert_int_eq(waitpid(loop_pid, &status, 0), loop_pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	rmdir(dir);
+}
+
+START_TEST(mesh_over_poll)
+{
+	enum { N = 6, V = 3 };
+	struct tpeer p[N];
+	int fds = count_open_fds();
+
+	start_loop(V, 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(tpeer_connect(&p[i], path, V, true), 0);
+		ck_assert_int_eq(tpeer_greet(&p[i], 5000), 0);
+		ck_assert_int_eq(p[i].id, i);
+		ck_assert_uint_eq(p[i].shm_size, 1 << 16);
+	}
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(tpeer_wait_peers(&p[i], N - 1, 5000), 0);
+
+	/* Every vector of every peer rings through the fds the server
+	 * handed out. */
+	for (int i = 0; i < N; i++)
+		for (unsigned v = 0; v < V; v++) {
+			ck_assert_int_eq(tpeer_ring(&p[(i + 1) % N], p[i].id, v), 0);
+			ck_assert_int_eq(tpeer_wait_doorbell(&p[i], v, 2000), 1);
+		}
+
+	/* A leave reaches everyone else. */
+	tpeer_close(&p[2]);
+	for (int i = 0; i < N; i++) {
+		if (i == 2)
+			continue;
+		ck_assert_int_eq(tpeer_wait_peers(&p[i], N - 2, 5000), 0);
+		ck_assert_int_eq(tpeer_fd(&p[i], 2, 0), -1);
+	}
+	for (int i = 0; i < N; i++)
+		if (i != 2)
+			tpeer_close(&p[i]);
+	stop_loop();
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
+START_TEST(max_peers_refuses_cleanly)
+{
+	struct tpeer p[3], extra;
+	struct tmsg m;
+
+	start_loop(1, 2);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(tpeer_connect(&p[i], path, 1, false), 0);
+		ck_assert_int_eq(tpeer_greet(&p[i], 5000), 0);
+	}
+	/* The third gets EOF without a single message. */
+	ck_assert_int_eq(tpeer_connect(&extra, path, 1, false), 0);
+	ck_assert_int_eq(tpeer_recv(&extra, 5000, &m, NULL), 0);
+	ck_assert_uint_eq(extra.nmsgs, 0);
+	tpeer_close(&extra);
+	/* After a leave, a new peer fits, with the next ID (next-fit). */
+	tpeer_close(&p[0]);
+	ck_assert_int_eq(tpeer_wait_peers(&p[1], 0, 5000), 0);
+	ck_assert_int_eq(tpeer_connect(&p[2], path, 1, false), 0);
+	ck_assert_int_eq(tpeer_greet(&p[2], 5000), 0);
+	ck_assert_int_eq(p[2].id, 0);
+	ck_assert_int_eq(tpeer_wait_peers(&p[2], 1, 5000), 0);
+	tpeer_close(&p[1]);
+	tpeer_close(&p[2]);
+	stop_loop();
+}
+END_TEST
+
+/* ---- argument checks ----------------------------------------------------- */
+
+static void nop_watch(void *u, int fd, int ev)
+{
+}
+
+START_TEST(server_new_rejects_bad_config)
+{
+	const struct ivshmem_server_ops ops = { .watch = nop_watch };
+	const struct ivshmem_server_ops no_watch = { 0 };
+	struct ivshmem_server_config c = { .listen_fd = 0, .shm_fd = 0,
+					   .vectors = 1 };
+	struct ivshmem_server *srv = NULL;
+
+	ck_assert_int_eq(ivshmem_server_new(NULL, &ops, NULL, &srv), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_new(&c, NULL, NULL, &srv), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_new(&c, &no_watch, NULL, &srv), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_new(&c, &ops, NULL, NULL), -EINVAL);
+	c.vectors = 0;
+	ck_assert_int_eq(ivshmem_server_new(&c, &ops, NULL, &srv), -EINVAL);
+	c.vectors = IVSHMEM_MAX_VECTORS + 1;
+	ck_assert_int_eq(ivshmem_server_new(&c, &ops, NULL, &srv), -EINVAL);
+	c.vectors = 1;
+	c.max_peers = IVSHMEM_MAX_PEERS + 1;
+	ck_assert_int_eq(ivshmem_server_new(&c, &ops, NULL, &srv), -EINVAL);
+	c.max_peers = 0;
+	c.listen_fd = -1;
+	ck_assert_int_eq(ivshmem_server_new(&c, &ops, NULL, &srv), -EINVAL);
+	ck_assert_ptr_null(srv);
+	/* The fds still belong to the caller. */
+	ck_assert_int_ge(fcntl(0, F_GETFD), 0);
+
+	ck_assert_int_eq(ivshmem_server_dispatch(NULL, 0, POLLIN), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_timeout(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_kick(NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_peer_count(NULL), -EINVAL);
+	ivshmem_server_free(NULL);
+	ck_assert_str_eq(ivshmem_version(), IVSHMEM_VERSION);
+}
+END_TEST
+
+START_TEST(listen_errors)
+{
+	char d[] = "/tmp/ivshmem-lib-XXXXXX", p[160], longp[200];
+	int fd, fd2, fds = count_open_fds();
+
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	snprintf(p, sizeof(p), "%s/sock", d);
+	ck_assert_int_eq(ivshmem_listen_unix(NULL, &fd), -EINVAL);
+	ck_assert_int_eq(ivshmem_listen_unix("", &fd), -EINVAL);
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	ck_assert_int_eq(ivshmem_listen_unix(longp, &fd), -ENAMETOOLONG);
+
+	/* A regular file is never replaced. */
+	ck_assert_int_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	ck_assert_int_eq(ivshmem_listen_unix(p, &fd), -EEXIST);
+	unlink(p);
+
+	/* A live listener is left alone; a stale socket file is replaced. */
+	ck_assert_int_eq(ivshmem_listen_unix(p, &fd), 0);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	ck_assert_int_eq(ivshmem_listen_unix(p, &fd2), -EADDRINUSE);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	close(fd);
+	ck_assert_int_eq(access(p, F_OK), 0); /* stale now */
+	ck_assert_int_eq(ivshmem_listen_unix(p, &fd2), 0);
+	close(fd2);
+	unlink(p);
+	rmdir(d);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
+START_TEST(shm_kinds)
+{
+	char d[] = "/tmp/ivshmem-lib-XXXXXX", name[64];
+	struct stat st;
+	int fd, created, fds = count_open_fds();
+
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	snprintf(name, sizeof(name), "ivshmem-lib-%ld", (long)getpid());
+
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 0, &fd, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_POSIX, NULL, 4096, &fd,
+					  NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_POSIX, "a/b", 4096, &fd,
+					  NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL,
+					  (uint64_t)INT64_MAX + 1, &fd, NULL),
+			 -EFBIG);
+	ck_assert_int_eq(ivshmem_shm_open(7, NULL, 4096, &fd, NULL), -EINVAL);
+
+	/* memfd: sealed against resizing. */
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 8192, &fd,
+					  NULL), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	ck_assert_int_ne(ftruncate(fd, 4096), 0);
+	ck_assert_int_ne(ftruncate(fd, 16384), 0);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(fd);
+
+	/* A directory: nothing stays in it. */
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_DIR, d, 3 << 20, &fd,
+					  NULL), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 3 << 20);
+	close(fd);
+	ck_assert_int_eq(rmdir(d), 0);
+
+	/* POSIX: created, then reopened with its content. */
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_POSIX, name, 4096, &fd,
+					  &created), 0);
+	ck_assert_int_eq(created, 1);
+	ck_assert_int_eq(pwrite(fd, "hello", 5, 100), 5);
+	close(fd);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_POSIX, name, 4096, &fd,
+					  &created), 0);
+	ck_assert_int_eq(created, 0);
+	char buf[6] = "";
+
+	ck_assert_int_eq(pread(fd, buf, 5, 100), 5);
+	ck_assert_str_eq(buf, "hello");
+	close(fd);
+	char full[80];
+
+	snprintf(full, sizeof(full), "/%s", name);
+	ck_assert_int_eq(shm_unlink(full), 0);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("server-lib");
+	TCase *api = tcase_create("api");
+	TCase *loop = tcase_create("poll-loop");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(api, server_new_rejects_bad_config);
+	tcase_add_test(api, listen_errors);
+	tcase_add_test(api, shm_kinds);
+	tcase_add_test(loop, mesh_over_poll);
+	tcase_add_test(loop, max_peers_refuses_cleanly);
+	tcase_set_timeout(loop, 60);
+	suite_add_tcase(s, api);
+	suite_add_tcase(s, loop);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
