@@ -134,9 +134,17 @@ enum ivshmem_server_event_type {
 	IVSHMEM_EVENT_PEER_JOINED = 1,
 	/** A peer left or was disconnected; reason says why. */
 	IVSHMEM_EVENT_PEER_LEFT = 2,
-	/** A connection was refused (no ID free, or no fds). id is -1. */
+	/**
+	 * A connection was refused (no ID free, or out of memory). id is
+	 * -1. Running out of fds refuses nobody: accepting pauses and the
+	 * connection waits in the backlog.
+	 */
 	IVSHMEM_EVENT_REFUSED = 3,
-	/** accept() ran out of fds (reason): accepting is paused. */
+	/**
+	 * Out of fds (error says which errno) for accept() or a peer's
+	 * eventfds: accepting is paused until a peer leaves or a retry
+	 * succeeds.
+	 */
 	IVSHMEM_EVENT_ACCEPT_PAUSED = 4,
 	/** Accepting resumed after a pause. */
 	IVSHMEM_EVENT_ACCEPT_RESUMED = 5,

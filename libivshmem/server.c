@@ -249,13 +249,42 @@ static void refuse(struct ivshmem_server *srv, int sock, const struct ucred *c,
 	srv_event(srv, IVSHMEM_EVENT_REFUSED, &tmp, 0, err);
 }
 
-static void add_peer(struct ivshmem_server *srv, int sock)
+static void vectors_unref(struct ivshmem_server *srv,
+			  struct ivshmem_fdref **vec)
+{
+	for (unsigned v = 0; v < srv->vectors; v++)
+		ivshmem_fdref_unref(vec[v]);
+}
+
+/* Make the eventfds of the next peer. 0 or a negative errno. */
+static int vectors_new(struct ivshmem_server *srv, struct ivshmem_fdref **vec)
+{
+	for (unsigned v = 0; v < srv->vectors; v++) {
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		int r = efd < 0 ? -errno : 0;
+
+		if (efd >= 0 && !(vec[v] = ivshmem_fdref_new(efd))) {
+			close(efd);
+			r = -ENOMEM;
+		}
+		if (r < 0) {
+			while (v > 0)
+				ivshmem_fdref_unref(vec[--v]);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Make sock a peer with the eventfds vec (taken over), or refuse it. */
+static void add_peer(struct ivshmem_server *srv, int sock,
+		     struct ivshmem_fdref **vec)
 {
 	struct ucred cred = { .pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
 	struct peer *p;
 	unsigned v, i;
-	int id, r;
+	int id;
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		cred = (struct ucred){ .pid = -1, .uid = (uid_t)-1,
@@ -264,6 +293,7 @@ static void add_peer(struct ivshmem_server *srv, int sock)
 	if ((unsigned)sock >= srv->byfd_cap &&
 	    grow(&srv->byfd, &srv->byfd_cap, (unsigned)sock + 1,
 		 sizeof(*srv->byfd)) < 0) {
+		vectors_unref(srv, vec);
 		refuse(srv, sock, &cred, ENOMEM);
 		return;
 	}
@@ -271,41 +301,29 @@ static void add_peer(struct ivshmem_server *srv, int sock)
 		 sizeof(*srv->peers)) < 0 ||
 	    grow(&srv->doomed, &srv->doomed_cap, srv->peers_cap,
 		 sizeof(*srv->doomed)) < 0) {
+		vectors_unref(srv, vec);
 		refuse(srv, sock, &cred, ENOMEM);
 		return;
 	}
 	p = calloc(1, sizeof(*p) + srv->vectors * sizeof(p->vec[0]));
 	if (!p) {
+		vectors_unref(srv, vec);
 		refuse(srv, sock, &cred, ENOMEM);
 		return;
 	}
 	p->sock = -1;
 	p->cred = cred;
 	ivshmem_outq_init(&p->q);
+	for (v = 0; v < srv->vectors; v++)
+		p->vec[v] = vec[v];
 
 	id = ivshmem_table_alloc(&srv->table, p);
 	if (id < 0) {
-		free(p);
+		peer_destroy(srv, p);
 		refuse(srv, sock, &cred, -id);
 		return;
 	}
 	p->id = id;
-
-	for (v = 0; v < srv->vectors; v++) {
-		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-		if (efd < 0 || !(p->vec[v] = ivshmem_fdref_new(efd))) {
-			r = efd < 0 ? errno : ENOMEM;
-			if (efd >= 0)
-				close(efd);
-			ivshmem_table_release(&srv->table, id);
-			peer_destroy(srv, p);
-			refuse(srv, sock, &cred, r);
-			if (r == EMFILE || r == ENFILE)
-				accept_pause(srv, r);
-			return;
-		}
-	}
 
 	/* The greeting (PROTOCOL.md section 2). */
 	ivshmem_outq_push(&p->q, IVSHMEM_PROTOCOL_VERSION, NULL);
@@ -355,12 +373,29 @@ static void add_peer(struct ivshmem_server *srv, int sock)
 
 static void do_accept(struct ivshmem_server *srv)
 {
+	struct ivshmem_fdref *vec[IVSHMEM_MAX_VECTORS];
+
 	for (int i = 0; i < ACCEPT_BATCH && !srv->accept_paused; i++) {
+		/*
+		 * The eventfds before the connection: when fds run out, it
+		 * then waits in the backlog until some are freed, rather
+		 * than being accepted only to be refused.
+		 */
+		int r = vectors_new(srv, vec);
+
+		if (r < 0) {
+			accept_pause(srv, -r);
+			return;
+		}
+
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 				 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			switch (errno) {
+			int err = errno;
+
+			vectors_unref(srv, vec);
+			switch (err) {
 			case EINTR:
 			case ECONNABORTED:
 			case EPROTO:
@@ -371,15 +406,15 @@ static void do_accept(struct ivshmem_server *srv)
 			case ENFILE:
 			case ENOBUFS:
 			case ENOMEM:
-				accept_pause(srv, errno);
+				accept_pause(srv, err);
 				return;
 			default:
 				srv_log(srv, IVSHMEM_LOG_WARNING,
-					"accept failed: %s", strerror(errno));
+					"accept failed: %s", strerror(err));
 				return;
 			}
 		}
-		add_peer(srv, fd);
+		add_peer(srv, fd, vec);
 		process_doomed(srv);
 	}
 }
