@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +18,43 @@ static int fill_addr(const char *path, struct sockaddr_un *sa)
 		return -ENAMETOOLONG;
 	strcpy(sa->sun_path, path);
 	return 0;
+}
+
+/* __SO_ACCEPTCON in /proc/net/unix: the socket is listening. */
+#define UNIX_FLAG_LISTENING 0x10000
+
+/*
+ * Is a socket listening under exactly this path in this network namespace?
+ * Read from /proc/net/unix, so that probing a live server does not connect
+ * to it: a connection would be a peer, and everyone would see it join and
+ * leave. 1 yes, 0 not listed, -errno when the table cannot be read.
+ */
+static int listed_listening(const char *path)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int found = 0;
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	if (!f)
+		return -errno;
+	while (!found && (n = getline(&line, &cap, f)) > 0) {
+		unsigned flags;
+		int off = -1;
+
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %n", &flags,
+			   &off) != 1 || off < 0)
+			continue;
+		found = (flags & UNIX_FLAG_LISTENING) &&
+			strcmp(line + off, path) == 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
 }
 
 /* Is someone accepting on the socket file at sa? 1 yes, 0 no (stale). */
@@ -50,7 +89,11 @@ int ivshmem_listen_unix(const char *path, int *fd_out)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		r = probe_live(&sa);
+		r = listed_listening(path);
+		/* Not listed under this spelling of the path (it may have
+		 * been bound as a relative path): ask the socket itself. */
+		if (r <= 0)
+			r = probe_live(&sa);
 		if (r < 0)
 			return r;
 		if (r)
