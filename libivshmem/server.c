@@ -157,8 +157,10 @@ static void peer_flush(struct ivshmem_server *srv, struct peer *p)
 	if (p->dead)
 		return;
 	r = ivshmem_outq_flush(&p->q, p->sock);
-	if (r == 0)
+	if (r == 0) {
+		ivshmem_outq_trim(&p->q);
 		set_want(srv, p, POLLIN);
+	}
 	else if (r == -EAGAIN)
 		set_want(srv, p, POLLIN | POLLOUT);
 	else if (r == -EPIPE || r == -ECONNRESET)

@@ -44,6 +44,8 @@ struct ivshmem_outq {
 void ivshmem_outq_init(struct ivshmem_outq *q);
 /* Drop every queued message (unref their fds) and free the ring. */
 void ivshmem_outq_clear(struct ivshmem_outq *q);
+/* Free a large ring once the queue is empty. */
+void ivshmem_outq_trim(struct ivshmem_outq *q);
 /* Append a message, taking a new reference on fd. -ENOMEM on failure. */
 int ivshmem_outq_push(struct ivshmem_outq *q, int64_t value,
 		      struct ivshmem_fdref *fd);

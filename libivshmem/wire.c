@@ -71,6 +71,14 @@ void ivshmem_outq_clear(struct ivshmem_outq *q)
 	ivshmem_outq_init(q);
 }
 
+void ivshmem_outq_trim(struct ivshmem_outq *q)
+{
+	/* A greeting can need a large ring once; do not keep it for the
+	 * connection's lifetime. */
+	if (q->count == 0 && q->cap > 64)
+		ivshmem_outq_clear(q);
+}
+
 static int outq_grow(struct ivshmem_outq *q)
 {
 	size_t ncap = q->cap ? q->cap * 2 : 64;

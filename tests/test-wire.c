@@ -203,6 +203,15 @@ START_TEST(queue_wraps_in_order)
 	ck_assert(ivshmem_outq_empty(&q));
 	/* The buffer was small enough that the queue had to wait. */
 	ck_assert_int_gt(stalls, 0);
+	/* The large ring is given back once empty, and the queue works on. */
+	ck_assert_uint_gt(q.cap, 64);
+	ivshmem_outq_trim(&q);
+	ck_assert_uint_eq(q.cap, 0);
+	ck_assert_ptr_null(q.ring);
+	ck_assert_int_eq(ivshmem_outq_push(&q, 5, NULL), 0);
+	ck_assert_int_eq(ivshmem_outq_flush(&q, sp[0]), 0);
+	ck_assert_int_eq(ivshmem_wire_recv(sp[1], &in, &v, &fd), 1);
+	ck_assert(v == 5);
 	ivshmem_outq_clear(&q);
 }
 END_TEST
