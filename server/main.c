@@ -355,7 +355,8 @@ int main(int argc, char **argv)
 		.event = lib_event,
 		.log = lib_log,
 	};
-	int listen_fd = -1, shm_fd = -1, notify_fd = -1, r;
+	int listen_fd = -1, shm_fd = -1, notify_fd = -1, r, status = 1;
+	bool pidfile_written = false;
 	const char *shm_arg;
 
 	r = options_parse(argc, argv, &st.opt);
@@ -388,7 +389,7 @@ int main(int argc, char **argv)
 		else
 			g_critical("cannot listen on %s: %s", st.opt.socket_path,
 				   g_strerror(-r));
-		return 1;
+		goto fail;
 	}
 	st.socket_created = true;
 
@@ -404,9 +405,7 @@ int main(int argc, char **argv)
 			   shm_arg && st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
 			   st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? shm_arg : "",
 			   st.opt.size, g_strerror(-r));
-		close(listen_fd);
-		cleanup_files(&st);
-		return 1;
+		goto fail;
 	}
 	/* A named object is removed at exit (as QEMU's server does) unless
 	 * --keep-shm; one that failed start-up is removed only if ours. */
@@ -418,11 +417,10 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			g_critical("cannot write the pid file %s: %s (choose another path with -p)",
 				   st.opt.pid_file, g_strerror(-r));
-			close(listen_fd);
-			close(shm_fd);
-			cleanup_files(&st);
-			_exit(1);
+			/* the launcher sees the pipe close and exits 1 */
+			goto fail;
 		}
+		pidfile_written = true;
 	}
 
 	st.loop = ev_default_loop(EVFLAG_AUTO);
@@ -475,28 +473,26 @@ int main(int argc, char **argv)
 
 	ev_run(st.loop, 0);
 
-	ivshmem_server_free(st.srv);
-	if (!st.opt.foreground)
-		unlink(st.opt.pid_file);
 	if (st.opt.keep_shm)
 		st.shm_created = false;
 	else if (st.opt.shm_kind == IVSHMEM_SHM_POSIX)
 		st.shm_created = true; /* remove it at a clean exit */
-	cleanup_files(&st);
-	for (unsigned i = 0; i < st.io_cap; i++)
-		g_free(st.io[i]);
-	g_free(st.io);
-	ev_loop_destroy(st.loop);
-	options_free(&st.opt);
-	return 0;
+	status = 0;
 
 fail:
+	ivshmem_server_free(st.srv);
 	if (listen_fd >= 0)
 		close(listen_fd);
 	if (shm_fd >= 0)
 		close(shm_fd);
 	cleanup_files(&st);
-	if (!st.opt.foreground)
+	if (pidfile_written)
 		unlink(st.opt.pid_file);
-	return 1;
+	for (unsigned i = 0; i < st.io_cap; i++)
+		g_free(st.io[i]);
+	g_free(st.io);
+	if (st.loop)
+		ev_loop_destroy(st.loop);
+	options_free(&st.opt);
+	return status;
 }
