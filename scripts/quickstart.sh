@@ -35,6 +35,27 @@ install_missing() {
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# One closing line for the whole run, from meson's machine-readable log.
+summary() {
+	python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
+    counts[key] += 1
+print("tests: %d passed, %d failed, %d skipped" %
+      (counts["OK"], counts["FAIL"], counts["SKIP"]))
+PY
+}
+
+run_tests() {
+	local dir=$1 rc=0
+	meson test -C "$dir" --print-errorlogs --num-processes 2 || rc=$?
+	summary "$dir"
+	return $rc
+}
+
 build() {
 	local dir=$1
 	shift
@@ -58,10 +79,10 @@ test)
 		build build-san -Db_sanitize=address,undefined -Db_lundef=false
 		export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 		export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
-		meson test -C build-san --print-errorlogs --num-processes 2
+		run_tests build-san
 	else
 		build build
-		meson test -C build --print-errorlogs --num-processes 2
+		run_tests build
 	fi
 	;;
 bench)

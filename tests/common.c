@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,23 @@ int tserver_start(struct tserver *s, const char *const *args)
 	return -1;
 }
 
+/* Wait for pid to exit until deadline (now_seconds()), then SIGKILL it.
+ * Returns its wait status. */
+static int reap(pid_t pid, double deadline)
+{
+	int status = 0;
+
+	while (waitpid(pid, &status, WNOHANG) != pid) {
+		if (now_seconds() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		usleep(1000);
+	}
+	return status;
+}
+
 int tserver_run(struct tserver *s, const char *const *args, int timeout_ms)
 {
 	const char *head[] = { server_path(), NULL };
@@ -163,18 +181,7 @@ int tserver_run(struct tserver *s, const char *const *args, int timeout_ms)
 	g_free(argv);
 	if (s->pid < 0)
 		return -1;
-	for (;;) {
-		pid_t r = waitpid(s->pid, &status, WNOHANG);
-
-		if (r == s->pid)
-			break;
-		if (now_seconds() > deadline) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-			break;
-		}
-		usleep(2000);
-	}
+	status = reap(s->pid, deadline);
 	s->pid = -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -216,24 +223,13 @@ void tserver_cleanup(struct tserver *s)
 int tserver_stop(struct tserver *s)
 {
 	double deadline = now_seconds() + 5;
-	int status = 0, ret;
+	int status, ret;
 	struct stat st;
 
 	if (s->pid <= 0)
 		return -1;
 	kill(s->pid, SIGTERM);
-	for (;;) {
-		pid_t r = waitpid(s->pid, &status, WNOHANG);
-
-		if (r == s->pid)
-			break;
-		if (now_seconds() > deadline) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-			break;
-		}
-		usleep(1000);
-	}
+	status = reap(s->pid, deadline);
 	s->pid = -1;
 	ret = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	if (ret == 0 && lstat(s->sock, &st) == 0)
@@ -572,4 +568,16 @@ void tpeer_close(struct tpeer *p)
 	g_free(p->own);
 	memset(p, 0, sizeof(*p));
 	p->sock = p->shm_fd = p->id = -1;
+}
+
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

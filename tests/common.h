@@ -131,5 +131,9 @@ int count_open_fds(void);
 double now_seconds(void);
 /* Is fd an eventfd? */
 bool fd_is_eventfd(int fd);
+/* Run every test of s, each in its own process; EXIT_SUCCESS or
+ * EXIT_FAILURE. */
+struct Suite;
+int run_suite(struct Suite *s);
 
 #endif

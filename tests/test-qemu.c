@@ -771,8 +771,7 @@ int main(void)
 	char *qemu = g_find_program_in_path(QEMU_BIN);
 	Suite *s;
 	TCase *tc;
-	SRunner *sr;
-	int failed;
+	int ret;
 
 	if (!qemu) {
 		fprintf(stderr, "%s not found in PATH: skipping\n", QEMU_BIN);
@@ -799,12 +798,8 @@ int main(void)
 	tcase_add_test(tc, doorbell_from_peer);
 	tcase_add_test(tc, leave_on_exit);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	ret = run_suite(s);
 	reap_leftovers();
 	munmap(left, sizeof(*left));
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ret;
 }

@@ -357,8 +357,6 @@ int main(void)
 	Suite *s = suite_create("server-lib");
 	TCase *api = tcase_create("api");
 	TCase *loop = tcase_create("poll-loop");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(api, server_new_rejects_bad_config);
 	tcase_add_test(api, listen_errors);
@@ -368,9 +366,5 @@ int main(void)
 	tcase_set_timeout(loop, 60);
 	suite_add_tcase(s, api);
 	suite_add_tcase(s, loop);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

@@ -1200,8 +1200,7 @@ static Suite *server_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
+	int ret;
 
 	left = mmap(NULL, sizeof(*left), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1210,13 +1209,8 @@ int main(void)
 		return EXIT_FAILURE;
 	}
 	left->daemon = -1;
-	sr = srunner_create(server_suite());
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	ret = run_suite(server_suite());
 	remove_leftovers();
 	munmap(left, sizeof(*left));
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ret;
 }

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "ivshmem.h"
+#include "common.h"
 #include "table-private.h"
 
 static int owner;
@@ -76,16 +76,10 @@ int main(void)
 {
 	Suite *s = suite_create("table");
 	TCase *tc = tcase_create("table");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, next_fit);
 	tcase_add_test(tc, exhaustion_full_range);
 	tcase_add_test(tc, bounds);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }
