@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -573,7 +574,15 @@ void tpeer_close(struct tpeer *p)
 int run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
+	struct rlimit rl;
 	int failed;
+
+	/* A thousand test peers need more fds than a login shell's usual
+	 * soft limit of 1024. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_ENV);
