@@ -87,12 +87,14 @@ enum ivshmem_shm_kind {
  *              POSIX object and 0 when it opened an existing one
  *
  * An existing POSIX object of the right size is kept as it is, so its
- * content survives a server restart; one of another size is resized.
+ * content survives a server restart; one of another size is refused
+ * (-EEXIST) and left untouched, since it may be in use.
  *
  * @retval 0 success
  * @retval -EINVAL bad kind, NULL name where one is needed, size 0, or a
  *         POSIX name that contains a '/' after the first character
  * @retval -EFBIG size larger than the system can represent (off_t)
+ * @retval -EEXIST a POSIX object of that name exists with another size
  * @retval other negative errno from shm_open, open, memfd_create,
  *         ftruncate or fcntl (for example -EACCES, -ENOSPC, -EMFILE)
  */

@@ -359,7 +359,6 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	p->want = POLLIN | POLLOUT;
 	srv->ops.watch(srv->user, sock, p->want);
 	peer_flush(srv, p);
-	srv_event(srv, IVSHMEM_EVENT_PEER_JOINED, p, 0, 0);
 
 	/* Tell everyone else. */
 	for (i = 0; i < srv->npeers; i++) {
@@ -371,6 +370,8 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 			peer_push(srv, o, id, p->vec[v]);
 		peer_flush(srv, o);
 	}
+	/* Last: the callback may kick p, whose join is out by now. */
+	srv_event(srv, IVSHMEM_EVENT_PEER_JOINED, p, 0, 0);
 }
 
 static void do_accept(struct ivshmem_server *srv)
@@ -411,8 +412,12 @@ static void do_accept(struct ivshmem_server *srv)
 				accept_pause(srv, err);
 				return;
 			default:
+				/* Not transient as far as we know: retry on
+				 * the timer rather than spin on a listening
+				 * socket that stays readable. */
 				srv_log(srv, IVSHMEM_LOG_WARNING,
 					"accept failed: %s", strerror(err));
+				accept_pause(srv, err);
 				return;
 			}
 		}

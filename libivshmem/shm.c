@@ -11,14 +11,18 @@
 
 #include "ivshmem.h"
 
-static int size_to_fd(int fd, uint64_t size)
+/* Size a new object, or check an existing one: an object that is already
+ * there may be in use by another server's peers, and shrinking it under
+ * them would be a SIGBUS for each, so it is never resized. */
+static int size_to_fd(int fd, uint64_t size, int created)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size == size)
-		return 0;
+	if (!created) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		return (uint64_t)st.st_size == size ? 0 : -EEXIST;
+	}
 	if (ftruncate(fd, (off_t)size) < 0)
 		return -errno;
 	return 0;
@@ -49,7 +53,7 @@ static int open_posix(const char *name, uint64_t size, int *fd_out,
 	} else {
 		return -errno;
 	}
-	r = size_to_fd(fd, size);
+	r = size_to_fd(fd, size, created);
 	if (r < 0) {
 		close(fd);
 		if (created)

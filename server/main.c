@@ -134,7 +134,7 @@ static void lib_event(void *user, const struct ivshmem_server_event *ev)
 			  g_strerror(ev->error));
 		break;
 	case IVSHMEM_EVENT_ACCEPT_PAUSED:
-		g_warning("out of file descriptors (%s): not accepting new peers until some are freed",
+		g_warning("cannot accept new peers (%s): paused until resources are freed",
 			  g_strerror(ev->error));
 		break;
 	case IVSHMEM_EVENT_ACCEPT_RESUMED:
@@ -262,8 +262,10 @@ static int write_pidfile(const char *path)
 	if (fd < 0)
 		return -errno;
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)len) != len)
-		r = errno ? -errno : -EIO;
+	ssize_t n = write(fd, buf, (size_t)len);
+
+	if (n != len)
+		r = n < 0 ? -errno : -EIO;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
@@ -365,6 +367,12 @@ int main(int argc, char **argv)
 	if (!st.opt.foreground) {
 		make_absolute(&st.opt.socket_path);
 		make_absolute(&st.opt.pid_file);
+		if (strlen(st.opt.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			fprintf(stderr, "ivshmem-server: socket path '%s' is too long once made absolute for daemon mode: use a shorter or absolute path, or -F\n",
+				st.opt.socket_path);
+			options_free(&st.opt);
+			return 1;
+		}
 	}
 
 	log_verbose = st.opt.verbose;
@@ -399,6 +407,13 @@ int main(int argc, char **argv)
 
 	r = ivshmem_shm_open(st.opt.shm_kind, shm_arg, st.opt.size, &shm_fd,
 			     &created);
+	if (r == -EEXIST && st.opt.shm_kind == IVSHMEM_SHM_POSIX) {
+		g_critical("the shm object %s already exists with a size other than %" PRIu64
+			   " bytes and may be in use: give its size with -l, or remove /dev/shm/%s if nothing uses it",
+			   st.opt.shm_name, st.opt.size,
+			   st.opt.shm_name + (st.opt.shm_name[0] == '/'));
+		goto fail;
+	}
 	if (r < 0) {
 		g_critical("cannot create the shared memory (%s%s%s, %" PRIu64
 			   " bytes): %s", shm_kind_name(st.opt.shm_kind),

@@ -344,6 +344,17 @@ START_TEST(shm_kinds)
 	ck_assert_int_eq(pread(fd, buf, 5, 100), 5);
 	ck_assert_str_eq(buf, "hello");
 	close(fd);
+	/* Another size: refused, and the object is not resized. */
+	fd = -1;
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_POSIX, name, 2048, &fd,
+					  &created), -EEXIST);
+	ck_assert_int_eq(fd, -1);
+	snprintf(buf, sizeof(buf), "%s", "");
+	char dev[96];
+
+	snprintf(dev, sizeof(dev), "/dev/shm/%s", name);
+	ck_assert_int_eq(stat(dev, &st), 0);
+	ck_assert_int_eq(st.st_size, 4096);
 	char full[80];
 
 	snprintf(full, sizeof(full), "/%s", name);

@@ -691,7 +691,7 @@ START_TEST(test_emfile)
 	ck_assert(tserver_alive(s));
 	ck_assert_msg(cpu1 - cpu0 < 0.3, "server busy while paused: %.2f s",
 		      cpu1 - cpu0);
-	ck_assert(log_wait_for(s, "out of file descriptors", WAIT_MS));
+	ck_assert(log_wait_for(s, "cannot accept new peers (Too many open files)", WAIT_MS));
 
 	/* One leave frees two fds: one waiting connection gets in. */
 	tpeer_close(&p[1]);
