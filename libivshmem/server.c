@@ -160,13 +160,13 @@ static void peer_flush(struct ivshmem_server *srv, struct peer *p)
 	if (r == 0) {
 		ivshmem_outq_trim(&p->q);
 		set_want(srv, p, POLLIN);
-	}
-	else if (r == -EAGAIN)
+	} else if (r == -EAGAIN) {
 		set_want(srv, p, POLLIN | POLLOUT);
-	else if (r == -EPIPE || r == -ECONNRESET)
+	} else if (r == -EPIPE || r == -ECONNRESET) {
 		peer_fail(srv, p, IVSHMEM_LEAVE_CLOSED, 0);
-	else
+	} else {
 		peer_fail(srv, p, IVSHMEM_LEAVE_ERROR, -r);
+	}
 }
 
 static void accept_pause(struct ivshmem_server *srv, int err)
@@ -192,6 +192,13 @@ static void accept_resume(struct ivshmem_server *srv)
 	srv_event(srv, IVSHMEM_EVENT_ACCEPT_RESUMED, NULL, 0, 0);
 }
 
+static void vectors_unref(struct ivshmem_server *srv,
+			  struct ivshmem_fdref **vec)
+{
+	for (unsigned v = 0; v < srv->vectors; v++)
+		ivshmem_fdref_unref(vec[v]);
+}
+
 static void peer_destroy(struct ivshmem_server *srv, struct peer *p)
 {
 	if (p->sock >= 0) {
@@ -200,8 +207,7 @@ static void peer_destroy(struct ivshmem_server *srv, struct peer *p)
 		close(p->sock);
 	}
 	ivshmem_outq_clear(&p->q);
-	for (unsigned v = 0; v < srv->vectors; v++)
-		ivshmem_fdref_unref(p->vec[v]);
+	vectors_unref(srv, p->vec);
 	free(p);
 }
 
@@ -249,13 +255,6 @@ static void refuse(struct ivshmem_server *srv, int sock, const struct ucred *c,
 
 	close(sock);
 	srv_event(srv, IVSHMEM_EVENT_REFUSED, &tmp, 0, err);
-}
-
-static void vectors_unref(struct ivshmem_server *srv,
-			  struct ivshmem_fdref **vec)
-{
-	for (unsigned v = 0; v < srv->vectors; v++)
-		ivshmem_fdref_unref(vec[v]);
 }
 
 /* Make the eventfds of the next peer. 0 or a negative errno. */

@@ -273,19 +273,6 @@ static int write_pidfile(const char *path)
 	return r;
 }
 
-/* The daemon runs in /, so relative paths are made absolute first (the
- * socket and pid file are removed by path at exit). */
-static void make_absolute(char **path)
-{
-	char *abs;
-
-	if (g_path_is_absolute(*path))
-		return;
-	abs = g_canonicalize_filename(*path, NULL);
-	g_free(*path);
-	*path = abs;
-}
-
 /* Fork. The parent waits until the child is serving (socket listening,
  * pidfile written) and exits 0, or exits 1 if the child failed. Returns in
  * the child, with the write end of the status pipe in *notify_fd. */
@@ -364,16 +351,6 @@ int main(int argc, char **argv)
 	r = options_parse(argc, argv, &st.opt);
 	if (r != OPTIONS_RUN)
 		return r == OPTIONS_EXIT_OK ? 0 : 1;
-	if (!st.opt.foreground) {
-		make_absolute(&st.opt.socket_path);
-		make_absolute(&st.opt.pid_file);
-		if (strlen(st.opt.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			fprintf(stderr, "ivshmem-server: socket path '%s' is too long once made absolute for daemon mode: use a shorter or absolute path, or -F\n",
-				st.opt.socket_path);
-			options_free(&st.opt);
-			return 1;
-		}
-	}
 
 	log_verbose = st.opt.verbose;
 	g_log_set_writer_func(log_writer, NULL, NULL);

@@ -137,6 +137,19 @@ static void replace(char **dst, const char *src)
 	*dst = g_strdup(src);
 }
 
+/* The daemon runs in /, so relative paths are made absolute first (the
+ * socket and pid file are removed by path at exit). */
+static void make_absolute(char **path)
+{
+	char *abs;
+
+	if (g_path_is_absolute(*path))
+		return;
+	abs = g_canonicalize_filename(*path, NULL);
+	g_free(*path);
+	*path = abs;
+}
+
 #define fail(...) do { \
 	fprintf(stderr, "ivshmem-server: " __VA_ARGS__); \
 	fputs("\nTry 'ivshmem-server --help' for more information.\n", stderr); \
@@ -239,6 +252,10 @@ int options_parse(int argc, char **argv, struct options *o)
 
 	if (!*o->socket_path)
 		fail("the socket path (-S) is empty");
+	if (!o->foreground) {
+		make_absolute(&o->socket_path);
+		make_absolute(&o->pid_file);
+	}
 	if (strlen(o->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		fail("socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
 		     o->socket_path, strlen(o->socket_path),
