@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file ivshmem.h
- * libivshmem: the ivshmem wire protocol, server side.
+ * libivshmem: the ivshmem wire protocol, server side and peer side.
  *
  * The ivshmem protocol: a server listens on an AF_UNIX stream socket and
  * sends every peer 8-byte little-endian signed integers, each with at most
@@ -19,8 +19,10 @@
  *    library asks for and calls ivshmem_server_dispatch() when one is ready;
  *  - every fd the library creates is close-on-exec.
  *
- * Threading: an ivshmem_server object is not thread-safe; call all its
- * functions from one thread (the one running the event loop).
+ * Threading: an ivshmem_server or ivshmem_peer object is not thread-safe;
+ * call all of its functions from one thread at a time (the one running the
+ * event loop), or lock around them. Different objects are independent.
+ * The exceptions for a peer are noted at ivshmem_peer_new().
  */
 #ifndef LIBIVSHMEM_IVSHMEM_H
 #define LIBIVSHMEM_IVSHMEM_H
@@ -265,6 +267,321 @@ IVSHMEM_EXPORT int ivshmem_server_kick(struct ivshmem_server *srv, int id);
 
 /** Number of connected peers; -EINVAL if srv is NULL. */
 IVSHMEM_EXPORT int ivshmem_server_peer_count(const struct ivshmem_server *srv);
+
+/* ------------------------------------------------------------------ */
+/* Peer side                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A peer joins a server: it receives its ID, the shared memory and every
+ * peer's eventfds, keeps the peer table up to date from join and leave
+ * notices, rings other peers and is told of its own doorbells.
+ *
+ * Errors that end a connection are reported to ops->disconnected (and
+ * returned by ivshmem_peer_dispatch()) as one of these negative errno
+ * values; ivshmem_strerror() describes each in a sentence:
+ *
+ *  -ECONNREFUSED     the server closed the connection before sending
+ *                    anything (it is full: no peer ID free)
+ *  -ECONNRESET       the server closed the connection (server gone)
+ *  -EPROTO           the stream ended in the middle of a message
+ *  -EPROTONOSUPPORT  the first message is not protocol version 0
+ *  -ERANGE           a value that is not a peer ID (below -1 or above
+ *                    65535), or -1 where the own ID was due
+ *  -ENODATA          the third message is not the shared memory (-1 with
+ *                    an fd)
+ *  -ENODEV           the shared-memory fd is not a regular file or memfd
+ *                    (a pipe, a socket, ...), so it cannot be mapped
+ *  -EFBIG            the shared memory is empty, not of the size given in
+ *                    ivshmem_peer_config.shm_size, or too large to map
+ *  -EBADR            an fd came with a message that must carry none (the
+ *                    version or the ID)
+ *  -EBADMSG          a message came with more than one fd, or with
+ *                    control data that is not SCM_RIGHTS
+ *  -EMSGSIZE         the control data was truncated (fds were lost)
+ *  -EBADFD           a vector fd is not an eventfd
+ *  -EEXIST           a second shared-memory message
+ *  -EIDRM            a leave notice for the peer's own ID
+ *  -ESRCH            a leave notice for a peer that is not known
+ *  other             a socket error from recvmsg (e.g. -ENOMEM), or an
+ *                    error mapping the shared memory
+ *
+ * The connection is closed in every case. When the server went away
+ * (-ECONNRESET, or a socket error from recvmsg) the peer keeps what it
+ * received, as PROTOCOL rule 9 says: the mapping, the own eventfds (their
+ * doorbells are still reported) and the other peers' eventfds (ringing
+ * them still works). After a protocol violation (every other value) the
+ * peer closes every fd received on the connection: the peer table's
+ * eventfds and the shared-memory fd; only the mapping stays, until the
+ * next connect or free, so that pointers into it do not fault.
+ *
+ * More vectors than configured are not an error (as with QEMU's device):
+ * the extra fds are closed, and logged once per peer ID.
+ */
+
+struct ivshmem_peer;
+
+/** Where a peer is in its life. */
+enum ivshmem_peer_state {
+	/** Never connected. */
+	IVSHMEM_PEER_IDLE = 0,
+	/** Connected, the greeting is being received. */
+	IVSHMEM_PEER_CONNECTING = 1,
+	/** Own ID, shared memory and own vectors received. */
+	IVSHMEM_PEER_READY = 2,
+	/**
+	 * The connection ended. What was received stays usable: the
+	 * mapping, the own eventfds and the other peers' eventfds (they get
+	 * no more join or leave notices). ivshmem_peer_connect() again.
+	 */
+	IVSHMEM_PEER_DISCONNECTED = 3,
+};
+
+/** Callbacks from a peer to its caller. All optional. They run inside
+ * ivshmem_peer_dispatch() / ivshmem_peer_wait_ready(); they may call any
+ * ivshmem_peer_* function except ivshmem_peer_free(). */
+struct ivshmem_peer_ops {
+	/** The greeting is complete: own ID, shared memory, own vectors
+	 * and the peers already connected (each reported to joined first)
+	 * are known. Called once per connection. */
+	void (*ready)(void *user, struct ivshmem_peer *peer);
+	/** Peer @p id is connected with @p vectors vectors. Peers already
+	 * connected are reported during the greeting, before ready. */
+	void (*joined)(void *user, struct ivshmem_peer *peer, int id,
+		       unsigned vectors);
+	/** Peer @p id left; its eventfds are closed. */
+	void (*left)(void *user, struct ivshmem_peer *peer, int id);
+	/** Own vector @p vector was rung @p count times since last read
+	 * (an eventfd counts, it does not queue). */
+	void (*doorbell)(void *user, struct ivshmem_peer *peer,
+			 unsigned vector, uint64_t count);
+	/** The connection ended; @p error is one of the values listed
+	 * above (never 0). */
+	void (*disconnected)(void *user, struct ivshmem_peer *peer, int error);
+	/** Log a message; priority is enum ivshmem_log_priority. */
+	void (*log)(void *user, int priority, const char *fmt, va_list ap)
+		IVSHMEM_PRINTF(3, 0);
+};
+
+/** Peer configuration flags. */
+enum ivshmem_peer_flags {
+	/** Do not map the shared memory; use ivshmem_peer_shm_fd(). */
+	IVSHMEM_PEER_NO_MAP = 1 << 0,
+};
+
+/** Peer configuration. Zero fields take the defaults noted. */
+struct ivshmem_peer_config {
+	/**
+	 * Vectors this peer uses, 1..IVSHMEM_MAX_VECTORS; more from the
+	 * server are closed, fewer leave the rest unconnected. 0: as many
+	 * as the server has (at most IVSHMEM_MAX_VECTORS).
+	 *
+	 * The protocol does not announce the server's vector count; the
+	 * greeting ends with the own ID's vectors. The peer is ready when
+	 * it holds this many own vectors, or as many as each peer already
+	 * connected has, or when the own vectors are followed by another
+	 * message or by a pause in the stream. With 0 and no other peer
+	 * connected only the pause tells, so an own vector arriving after
+	 * ready is still added (ivshmem_peer_get_vectors() grows).
+	 */
+	unsigned vectors;
+	/** Required shared-memory size in bytes; 0 accepts any size. */
+	uint64_t shm_size;
+	/** enum ivshmem_peer_flags, or-ed. */
+	unsigned flags;
+};
+
+/**
+ * Create a peer (not connected yet).
+ *
+ * The peer has one fd for the caller's event loop (ivshmem_peer_get_fd())
+ * that is readable whenever ivshmem_peer_dispatch() has work: a server
+ * message or a doorbell on an own vector. It stays the same for the
+ * peer's whole life, across reconnects.
+ *
+ * Threading: one thread at a time calls the functions of a peer. Two
+ * things may be used from other threads without locking: the shared
+ * memory, and the own vector fds from ivshmem_peer_vector_fd() while they
+ * are valid (read them to take doorbells; a doorbell read that way is not
+ * reported to ops->doorbell).
+ *
+ * @retval 0 success, *out is set
+ * @retval -EINVAL NULL config, ops or out; vectors above
+ *         IVSHMEM_MAX_VECTORS; unknown flags
+ * @retval -ENOMEM out of memory
+ * @retval other negative errno from epoll_create1 (e.g. -EMFILE)
+ */
+IVSHMEM_EXPORT int ivshmem_peer_new(const struct ivshmem_peer_config *config,
+				    const struct ivshmem_peer_ops *ops,
+				    void *user, struct ivshmem_peer **out);
+
+/**
+ * Close the connection and every fd the peer holds, unmap the shared
+ * memory and free the peer. Accepts NULL. Not from a callback.
+ */
+IVSHMEM_EXPORT void ivshmem_peer_free(struct ivshmem_peer *peer);
+
+/**
+ * Connect to the server listening on @p path, without blocking: the
+ * greeting arrives through ivshmem_peer_dispatch() (or wait for it with
+ * ivshmem_peer_wait_ready()).
+ *
+ * A peer that was connected before (state DISCONNECTED) starts afresh:
+ * the peer table and the own eventfds of the last connection are closed.
+ * The mapping is kept until the new shared memory arrives; when that is of
+ * the same size it is mapped at the same address, so pointers into it
+ * stay valid.
+ *
+ * @retval 0 connected; the greeting follows
+ * @retval -EINVAL NULL peer or path, empty path
+ * @retval -ENAMETOOLONG path does not fit in sun_path
+ * @retval -EISCONN the peer is connected (CONNECTING or READY)
+ * @retval -ENOENT no socket at path (is the server running?)
+ * @retval -ECONNREFUSED a socket file nobody listens on (stale)
+ * @retval -EAGAIN the server's backlog is full; try again later
+ * @retval other negative errno from socket or connect (e.g. -EACCES)
+ */
+IVSHMEM_EXPORT int ivshmem_peer_connect(struct ivshmem_peer *peer,
+					const char *path);
+
+/**
+ * Like ivshmem_peer_connect() but on a stream socket that is already
+ * connected to a server (inherited, or one end of a socketpair). The peer
+ * takes ownership of @p fd, also on failure, and makes it non-blocking and
+ * close-on-exec.
+ *
+ * @retval 0 success
+ * @retval -EINVAL NULL peer, negative fd (not closed)
+ * @retval -EISCONN the peer is connected
+ * @retval other negative errno from fcntl or epoll_ctl
+ */
+IVSHMEM_EXPORT int ivshmem_peer_connect_fd(struct ivshmem_peer *peer, int fd);
+
+/**
+ * Close the connection. Like a server going away, the mapping and the
+ * eventfds received stay usable until the next connect or free. Does not
+ * call ops->disconnected.
+ *
+ * @retval 0 success
+ * @retval -EINVAL NULL peer
+ * @retval -ENOTCONN not connected
+ */
+IVSHMEM_EXPORT int ivshmem_peer_disconnect(struct ivshmem_peer *peer);
+
+/**
+ * The fd to watch for readability (POLLIN / EPOLLIN) in the caller's loop;
+ * when it is readable, call ivshmem_peer_dispatch(). Owned by the peer.
+ * @retval >=0 the fd
+ * @retval -EINVAL NULL peer
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_fd(const struct ivshmem_peer *peer);
+
+/**
+ * Do all the work that is ready, without blocking: receive server messages
+ * and read the own eventfds, calling the callbacks.
+ *
+ * @retval 0 success (also when not connected)
+ * @retval -EINVAL NULL peer
+ * @retval <0 the connection ended during this call with this error (the
+ *         list above); ops->disconnected was called with the same value
+ */
+IVSHMEM_EXPORT int ivshmem_peer_dispatch(struct ivshmem_peer *peer);
+
+/**
+ * Dispatch, blocking, until the peer is READY or @p timeout_ms
+ * milliseconds have passed (< 0: no limit). Callbacks run as usual.
+ *
+ * @retval 0 the peer is ready
+ * @retval -EINVAL NULL peer
+ * @retval -ENOTCONN not connected (IDLE, or DISCONNECTED before this call)
+ * @retval -ETIMEDOUT not ready in time; the connection stays open
+ * @retval <0 the connection ended while waiting (the list above)
+ */
+IVSHMEM_EXPORT int ivshmem_peer_wait_ready(struct ivshmem_peer *peer,
+					   int timeout_ms);
+
+/** The peer's state (enum ivshmem_peer_state), or -EINVAL for NULL. */
+IVSHMEM_EXPORT int ivshmem_peer_get_state(const struct ivshmem_peer *peer);
+
+/**
+ * The own peer ID.
+ * @retval 0..65535 the ID (also after a disconnect)
+ * @retval -EINVAL NULL peer
+ * @retval -ENODATA no ID received yet
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_id(const struct ivshmem_peer *peer);
+
+/**
+ * The shared memory.
+ * @param addr if not NULL, receives its address (NULL with
+ *        IVSHMEM_PEER_NO_MAP)
+ * @param size if not NULL, receives its size in bytes
+ * @retval 0 success
+ * @retval -EINVAL NULL peer
+ * @retval -ENODATA no shared memory received yet
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_shm(const struct ivshmem_peer *peer,
+					void **addr, uint64_t *size);
+
+/**
+ * The shared-memory fd, owned by the peer (dup() it to keep it).
+ * @retval >=0 the fd
+ * @retval -EINVAL NULL peer
+ * @retval -ENODATA no shared memory received yet
+ */
+IVSHMEM_EXPORT int ivshmem_peer_shm_fd(const struct ivshmem_peer *peer);
+
+/**
+ * The vector count of peer @p id (the own ID included).
+ * @retval >=0 its vector count
+ * @retval -EINVAL NULL peer, id outside 0..65535
+ * @retval -ENOENT no such peer
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_vectors(const struct ivshmem_peer *peer,
+					    int id);
+
+/**
+ * The IDs of the other connected peers, in increasing order.
+ * @param ids receives up to @p max IDs (may be NULL when max is 0)
+ * @retval >=0 the number of other peers (may exceed max)
+ * @retval -EINVAL NULL peer, or NULL ids with max > 0
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_peers(const struct ivshmem_peer *peer,
+					  int *ids, unsigned max);
+
+/**
+ * Ring vector @p vector of peer @p id (the own ID included): add 1 to its
+ * eventfd. Works after a disconnect with the eventfds still held.
+ * @retval 0 success
+ * @retval -EINVAL NULL peer
+ * @retval -ENOENT no such peer (or id outside 0..65535)
+ * @retval -ERANGE the peer has no vector @p vector
+ * @retval -EAGAIN the eventfd counter is full (never in practice)
+ * @retval other negative errno from write
+ */
+IVSHMEM_EXPORT int ivshmem_peer_ring(struct ivshmem_peer *peer, int id,
+				     unsigned vector);
+
+/**
+ * The own eventfd of vector @p vector, for callers who poll it directly on
+ * a hot path. Non-blocking; owned by the peer; valid until the next
+ * connect or free. Reading it takes the doorbell (ops->doorbell is then
+ * not called for it).
+ * @retval >=0 the fd
+ * @retval -EINVAL NULL peer
+ * @retval -ENODATA no own vectors yet
+ * @retval -ERANGE no own vector @p vector
+ */
+IVSHMEM_EXPORT int ivshmem_peer_vector_fd(const struct ivshmem_peer *peer,
+					  unsigned vector);
+
+/**
+ * A sentence describing @p error (a negative errno value, as returned or
+ * reported by this library), with the protocol meaning of the values
+ * listed above, e.g. "The server sent the shared memory a second time".
+ * Never NULL.
+ */
+IVSHMEM_EXPORT const char *ivshmem_strerror(int error);
 
 #ifdef __cplusplus
 }
