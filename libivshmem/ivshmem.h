@@ -330,9 +330,11 @@ enum ivshmem_peer_state {
 	/** Own ID, shared memory and own vectors received. */
 	IVSHMEM_PEER_READY = 2,
 	/**
-	 * The connection ended. What was received stays usable: the
-	 * mapping, the own eventfds and the other peers' eventfds (they get
-	 * no more join or leave notices). ivshmem_peer_connect() again.
+	 * The connection ended. When the server went away, what was
+	 * received stays usable: the mapping, the own eventfds and the
+	 * other peers' eventfds (they get no more join or leave notices).
+	 * After a protocol violation only the mapping stays (see the error
+	 * list above). ivshmem_peer_connect() again.
 	 */
 	IVSHMEM_PEER_DISCONNECTED = 3,
 };

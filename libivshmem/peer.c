@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -844,6 +845,8 @@ const char *ivshmem_strerror(int error)
 	}
 	if (error >= 0)
 		return "Success";
+	if (error == INT_MIN)
+		return "Unknown error";
 	s = strerrordesc_np(-error);
 	return s ? s : "Unknown error";
 }

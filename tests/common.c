@@ -117,6 +117,31 @@ static const char **build_argv(const char *const *head, const char *const *args)
 	return argv;
 }
 
+/* Does a socket listen under exactly this path (from /proc/net/unix,
+ * without connecting, which a server would count as a peer)? */
+static bool unix_listening(const char *path)
+{
+	char *text = NULL;
+	gchar **lines;
+	bool found = false;
+
+	if (!g_file_get_contents("/proc/net/unix", &text, NULL, NULL))
+		return true;    /* cannot tell: trust the file */
+	lines = g_strsplit(text, "\n", -1);
+	for (gchar **l = lines; *l && !found; l++) {
+		unsigned flags;
+		int off = -1;
+
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(*l, "%*s %*s %*s %x %*s %*s %*s %n", &flags,
+			   &off) == 1 && off > 0)
+			found = (flags & 0x10000) && !strcmp(*l + off, path);
+	}
+	g_strfreev(lines);
+	g_free(text);
+	return found;
+}
+
 int tserver_start(struct tserver *s, const char *const *args)
 {
 	const char *head[] = { server_path(), "-F", "-S", s->sock, "-M",
@@ -133,8 +158,9 @@ int tserver_start(struct tserver *s, const char *const *args)
 	if (s->pid < 0)
 		return -1;
 
-	/* Ready once a socket is at the path we gave (a -S in args may have
-	 * moved it: then wait for the log line instead). */
+	/* Ready once a socket listens at the path we gave (or at the one a
+	 * -S in args gave): the file appears at bind(), a moment before
+	 * listen(), and a connect in between would be refused. */
 	const char *sock = s->sock;
 
 	for (size_t i = 0; args && args[i]; i++)
@@ -145,7 +171,8 @@ int tserver_start(struct tserver *s, const char *const *args)
 	while (now_seconds() < deadline) {
 		struct stat st;
 
-		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    unix_listening(sock))
 			return 0;
 		if (!tserver_alive(s))
 			return -1;

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Library peers through a real ivshmem-server process: the greeting, joins
+ * and leaves, doorbells both ways, the shared memory, the server going away
+ * and coming back, and a full server refusing a peer.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* Generous bounds: CI machines are shared and slow. */
+#define WAIT_MS 10000
+
+/* ---- cleanup after a failed test ------------------------------------ */
+
+/*
+ * A failing assertion ends the test process; Check kills its process group
+ * (the servers with it) but their files stay. The tserver structs live in
+ * memory shared with the runner, which removes what is left.
+ */
+#define MAX_SERVERS 4
+struct leftovers {
+	unsigned n;
+	char dir[64];
+	struct tserver srv[MAX_SERVERS];
+};
+static struct leftovers *left;
+
+static void remove_leftovers(void)
+{
+	for (unsigned i = 0; i < left->n; i++)
+		if (left->srv[i].dir[0])
+			tserver_cleanup(&left->srv[i]);
+	left->n = 0;
+	if (left->dir[0]) {
+		char sock[128];
+
+		snprintf(sock, sizeof(sock), "%s/sock", left->dir);
+		unlink(sock);
+		rmdir(left->dir);
+	}
+	left->dir[0] = '\0';
+}
+
+static struct tserver *start_server(const char *const *args)
+{
+	struct tserver *s;
+
+	ck_assert_uint_lt(left->n, MAX_SERVERS);
+	s = &left->srv[left->n++];
+	ck_assert_msg(tserver_start(s, args) == 0, "server did not start");
+	return s;
+}
+
+static bool shm_exists(const char *name)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	return stat(path, &st) == 0;
+}
+
+/* ---- what a peer's callbacks saw --------------------------------------- */
+
+enum ev_kind {
+	EV_READY = 1,
+	EV_JOINED,
+	EV_LEFT,
+	EV_DOORBELL,
+	EV_DISCONNECTED,
+};
+
+struct ev {
+	enum ev_kind kind;
+	int id;         /* joined, left */
+	unsigned n;     /* joined: vectors; doorbell: vector */
+	uint64_t count; /* doorbell */
+	int error;      /* disconnected */
+};
+
+#define MAX_EVENTS 256
+struct rec {
+	struct ivshmem_peer *peer;
+	struct ev evs[MAX_EVENTS];
+	unsigned nevs;
+	int last_error;         /* the last negative dispatch result */
+};
+
+static bool warnings_ok;
+
+static struct ev *ev_add(struct rec *r, enum ev_kind kind)
+{
+	ck_assert_uint_lt(r->nevs, MAX_EVENTS);
+	memset(&r->evs[r->nevs], 0, sizeof(r->evs[0]));
+	r->evs[r->nevs].kind = kind;
+	return &r->evs[r->nevs++];
+}
+
+static unsigned ev_count(const struct rec *r, enum ev_kind kind,
+			 unsigned from)
+{
+	unsigned n = 0;
+
+	for (unsigned i = from; i < r->nevs; i++)
+		n += r->evs[i].kind == kind;
+	return n;
+}
+
+static void on_ready(void *user, struct ivshmem_peer *peer)
+{
+	ev_add(user, EV_READY);
+}
+
+static void on_joined(void *user, struct ivshmem_peer *peer, int id,
+		      unsigned vectors)
+{
+	struct ev *e = ev_add(user, EV_JOINED);
+
+	e->id = id;
+	e->n = vectors;
+}
+
+static void on_left(void *user, struct ivshmem_peer *peer, int id)
+{
+	ev_add(user, EV_LEFT)->id = id;
+}
+
+static void on_doorbell(void *user, struct ivshmem_peer *peer,
+			unsigned vector, uint64_t count)
+{
+	struct ev *e = ev_add(user, EV_DOORBELL);
+
+	e->n = vector;
+	e->count = count;
+}
+
+static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
+{
+	ev_add(user, EV_DISCONNECTED)->error = error;
+}
+
+static void on_log(void *user, int priority, const char *fmt, va_list ap)
+	IVSHMEM_PRINTF(3, 0);
+
+static void on_log(void *user, int priority, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (priority <= IVSHMEM_LOG_WARNING)
+		ck_assert_msg(warnings_ok,
+			      "unexpected library log (priority %d): %s",
+			      priority, buf);
+}
+
+static const struct ivshmem_peer_ops rec_ops = {
+	.ready = on_ready,
+	.joined = on_joined,
+	.left = on_left,
+	.doorbell = on_doorbell,
+	.disconnected = on_disconnected,
+	.log = on_log,
+};
+
+static void rec_new(struct rec *r)
+{
+	const struct ivshmem_peer_config cfg = { 0 };
+
+	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, r, &r->peer), 0);
+}
+
+static void rec_free(struct rec *r)
+{
+	ivshmem_peer_free(r->peer);
+	r->peer = NULL;
+}
+
+/*
+ * ivshmem_peer_connect(), retrying for a while on -ECONNREFUSED:
+ * tserver_start() returns once the socket file exists, which is between
+ * the server's bind() and its listen().
+ */
+static int connect_retry(struct rec *r, const char *path)
+{
+	double deadline = now_seconds() + 5;
+	int ret;
+
+	while ((ret = ivshmem_peer_connect(r->peer, path)) == -ECONNREFUSED &&
+	       now_seconds() < deadline)
+		usleep(2000);
+	return ret;
+}
+
+/* Wait up to ms for the peer's fd, then dispatch. */
+static void pump(struct rec *r, int ms)
+{
+	struct pollfd p = { .fd = ivshmem_peer_get_fd(r->peer),
+			    .events = POLLIN };
+	int ret;
+
+	ck_assert_int_ge(p.fd, 0);
+	if (poll(&p, 1, ms) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	ret = ivshmem_peer_dispatch(r->peer);
+	if (ret < 0)
+		r->last_error = ret;
+}
+
+/* The first event of this kind at index from or later, waiting up to ms;
+ * NULL if none came. */
+static const struct ev *wait_event(struct rec *r, enum ev_kind kind,
+				   unsigned from, int ms)
+{
+	double deadline = now_seconds() + ms / 1000.0;
+
+	for (;;) {
+		for (unsigned i = from; i < r->nevs; i++)
+			if (r->evs[i].kind == kind)
+				return &r->evs[i];
+		double rest = deadline - now_seconds();
+
+		if (rest <= 0)
+			return NULL;
+		pump(r, (int)(rest * 1000) + 1);
+	}
+}
+
+/* Pump until peer has `vectors` vectors for `id` or the time is up. */
+static int wait_vectors(struct rec *r, int id, int vectors, int ms)
+{
+	double deadline = now_seconds() + ms / 1000.0;
+	int n;
+
+	while ((n = ivshmem_peer_get_vectors(r->peer, id)) != vectors &&
+	       now_seconds() < deadline)
+		pump(r, 10);
+	return n;
+}
+
+/* Ring `to` (ID to_id) on vector v from `from`: exactly that vector
+ * arrives there, once. */
+static void ring_and_check(struct rec *from, struct rec *to, int to_id,
+			   unsigned v)
+{
+	unsigned start = to->nevs, from_start = from->nevs;
+	const struct ev *e;
+
+	ck_assert_int_eq(ivshmem_peer_ring(from->peer, to_id, v), 0);
+	e = wait_event(to, EV_DOORBELL, start, WAIT_MS);
+	ck_assert_msg(e != NULL, "vector %u to peer %d never arrived", v,
+		      to_id);
+	ck_assert_uint_eq(e->n, v);
+	ck_assert_uint_eq(e->count, 1);
+	/* Nothing else arrives, there or back. */
+	pump(to, 20);
+	pump(from, 0);
+	ck_assert_uint_eq(ev_count(to, EV_DOORBELL, start), 1);
+	ck_assert_uint_eq(ev_count(from, EV_DOORBELL, from_start), 0);
+}
+
+/* ---- the tests --------------------------------------------------------- */
+
+START_TEST(two_peers_and_a_restart)
+{
+	enum { V = 4, SIZE = 1 << 20 };
+	struct rec *a = g_new0(struct rec, 1), *b = g_new0(struct rec, 1);
+	char sock[128], shm_name[64];
+	const char *args[] = { "-n", "4", "-l", "1M", "-S", sock, NULL };
+	int fds = count_open_fds(), id_a, id_b, ids[4];
+	void *map_a = NULL, *map_b = NULL, *map_a2 = NULL;
+	uint64_t size_a = 0, size_b = 0;
+	struct tserver *s1, *s2;
+	unsigned start;
+	uint8_t *pa, *pb;
+
+	warnings_ok = false;
+	snprintf(left->dir, sizeof(left->dir), "/tmp/ivshmem-peer-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(left->dir));
+	snprintf(sock, sizeof(sock), "%s/sock", left->dir);
+	s1 = start_server(args);
+	g_strlcpy(shm_name, s1->shm_name, sizeof(shm_name));
+
+	/* Both become ready; each sees the other. */
+	rec_new(a);
+	rec_new(b);
+	ck_assert_int_eq(connect_retry(a, sock), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
+	id_a = ivshmem_peer_get_id(a->peer);
+	ck_assert_int_ge(id_a, 0);
+	/* Alone, a may be ready on a pause before all its vectors came. */
+	ck_assert_int_eq(wait_vectors(a, id_a, V, WAIT_MS), V);
+	ck_assert_uint_eq(ev_count(a, EV_READY, 0), 1);
+	ck_assert(shm_exists(shm_name));
+
+	ck_assert_int_eq(connect_retry(b, sock), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(b->peer, WAIT_MS), 0);
+	id_b = ivshmem_peer_get_id(b->peer);
+	ck_assert_int_ge(id_b, 0);
+	ck_assert_int_ne(id_a, id_b);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(b->peer, id_b), V);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(b->peer, id_a), V);
+	/* b: a joined, before ready. */
+	ck_assert_uint_eq(b->nevs, 2);
+	ck_assert_int_eq(b->evs[0].kind, EV_JOINED);
+	ck_assert_int_eq(b->evs[0].id, id_a);
+	ck_assert_uint_eq(b->evs[0].n, V);
+	ck_assert_int_eq(b->evs[1].kind, EV_READY);
+	/* a: b joined. */
+	const struct ev *e = wait_event(a, EV_JOINED, 0, WAIT_MS);
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->id, id_b);
+	ck_assert_uint_eq(e->n, V);
+	ck_assert_uint_eq(ev_count(a, EV_JOINED, 0), 1);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(a->peer, id_b), V);
+	ck_assert_int_eq(ivshmem_peer_get_peers(a->peer, ids, 4), 1);
+	ck_assert_int_eq(ids[0], id_b);
+	ck_assert_int_eq(ivshmem_peer_get_peers(b->peer, ids, 4), 1);
+	ck_assert_int_eq(ids[0], id_a);
+
+	/* The same shared memory, through two mappings. */
+	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, &map_a, &size_a), 0);
+	ck_assert_int_eq(ivshmem_peer_get_shm(b->peer, &map_b, &size_b), 0);
+	ck_assert_uint_eq(size_a, SIZE);
+	ck_assert_uint_eq(size_b, SIZE);
+	ck_assert_ptr_nonnull(map_a);
+	ck_assert_ptr_nonnull(map_b);
+	ck_assert_ptr_ne(map_a, map_b);
+	pa = map_a;
+	pb = map_b;
+	for (size_t i = 0; i < SIZE; i++)
+		pa[i] = (uint8_t)(i * 31 + 7);
+	for (size_t i = 0; i < SIZE; i++)
+		if (pb[i] != (uint8_t)(i * 31 + 7))
+			ck_abort_msg("byte %zu differs in the other mapping",
+				     i);
+	memcpy(pb + 4096, "from b", 7);
+	ck_assert_str_eq((char *)pa + 4096, "from b");
+
+	/* Every vector, both ways. */
+	for (unsigned v = 0; v < V; v++) {
+		ring_and_check(a, b, id_b, v);
+		ring_and_check(b, a, id_a, v);
+	}
+	ck_assert_uint_eq(ev_count(a, EV_DOORBELL, 0), V);
+	ck_assert_uint_eq(ev_count(b, EV_DOORBELL, 0), V);
+	ck_assert_int_eq(ivshmem_peer_ring(a->peer, id_b, V), -ERANGE);
+
+	/* b leaves. */
+	start = a->nevs;
+	rec_free(b);
+	e = wait_event(a, EV_LEFT, start, WAIT_MS);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->id, id_b);
+	ck_assert_int_eq(ivshmem_peer_get_peers(a->peer, NULL, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(a->peer, id_b), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(a->peer, id_b, 0), -ENOENT);
+
+	/* The server stops: a is disconnected and keeps its mapping. The
+	 * server removes its socket and shm object by itself. */
+	warnings_ok = true;
+	start = a->nevs;
+	ck_assert_int_eq(kill(s1->pid, SIGTERM), 0);
+	e = wait_event(a, EV_DISCONNECTED, start, WAIT_MS);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->error, -ECONNRESET);
+	ck_assert_int_eq(a->last_error, -ECONNRESET);
+	ck_assert_uint_eq(ev_count(a, EV_DISCONNECTED, 0), 1);
+	ck_assert_int_eq(ivshmem_peer_get_state(a->peer),
+			 IVSHMEM_PEER_DISCONNECTED);
+	for (double t = now_seconds() + 5; tserver_alive(s1) &&
+	     now_seconds() < t;)
+		usleep(2000);
+	ck_assert(!tserver_alive(s1));
+	ck_assert(!shm_exists(shm_name));
+	ck_assert_int_ne(access(sock, F_OK), 0);
+	ck_assert_int_eq(tserver_stop(s1), 0);
+	for (size_t i = 0; i < SIZE; i += 4093)
+		if (i < 4096 || i >= 4096 + 7)
+			ck_assert_uint_eq(pa[i], (uint8_t)(i * 31 + 7));
+	ck_assert_str_eq((char *)pa + 4096, "from b");
+	ck_assert_int_eq(ivshmem_peer_get_id(a->peer), id_a);
+
+	/* A new server on the same socket: a comes back, the mapping at the
+	 * same address, now the new (zeroed) shared memory. */
+	s2 = start_server(args);
+	warnings_ok = false;
+	ck_assert_int_eq(connect_retry(a, sock), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
+	ck_assert_uint_eq(ev_count(a, EV_READY, 0), 2);
+	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, &map_a2, &size_a), 0);
+	ck_assert_ptr_eq(map_a2, map_a);
+	ck_assert_uint_eq(size_a, SIZE);
+	ck_assert_uint_eq(pa[1], 0);
+	ck_assert_uint_eq(pa[4096], 0);
+	id_a = ivshmem_peer_get_id(a->peer);
+	ck_assert_int_ge(id_a, 0);
+	ck_assert_int_eq(wait_vectors(a, id_a, V, WAIT_MS), V);
+	ck_assert_int_eq(ivshmem_peer_get_peers(a->peer, NULL, 0), 0);
+	start = a->nevs;
+	ck_assert_int_eq(ivshmem_peer_ring(a->peer, id_a, 3), 0);
+	e = wait_event(a, EV_DOORBELL, start, WAIT_MS);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->n, 3);
+
+	rec_free(a);
+	g_strlcpy(shm_name, s2->shm_name, sizeof(shm_name));
+	ck_assert_int_eq(tserver_stop(s2), 0);
+	ck_assert(!shm_exists(shm_name));
+	ck_assert_int_eq(rmdir(left->dir), 0);
+	left->dir[0] = '\0';
+	g_free(a);
+	g_free(b);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
+/* A server with room for one peer: the second is refused. */
+START_TEST(max_peers_refuses)
+{
+	const char *const args[] = { "--max-peers", "1", "-l", "64K", NULL };
+	struct rec *a = g_new0(struct rec, 1), *b = g_new0(struct rec, 1);
+	int fds = count_open_fds();
+	struct tserver *s;
+	char shm_name[64];
+
+	warnings_ok = false;
+	s = start_server(args);
+	g_strlcpy(shm_name, s->shm_name, sizeof(shm_name));
+	rec_new(a);
+	rec_new(b);
+	ck_assert_int_eq(connect_retry(a, s->sock), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_peer_get_id(a->peer), 0);
+
+	warnings_ok = true;
+	ck_assert_int_eq(connect_retry(b, s->sock), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(b->peer, WAIT_MS),
+			 -ECONNREFUSED);
+	ck_assert_int_eq(ivshmem_peer_get_state(b->peer),
+			 IVSHMEM_PEER_DISCONNECTED);
+	ck_assert_uint_eq(b->nevs, 1);
+	ck_assert_int_eq(b->evs[0].kind, EV_DISCONNECTED);
+	ck_assert_int_eq(b->evs[0].error, -ECONNREFUSED);
+	ck_assert_int_eq(ivshmem_peer_get_id(b->peer), -ENODATA);
+
+	/* a saw nothing of it and is still connected. */
+	pump(a, 50);
+	ck_assert_uint_eq(a->nevs, 1);
+	ck_assert_int_eq(ivshmem_peer_get_state(a->peer), IVSHMEM_PEER_READY);
+
+	rec_free(a);
+	rec_free(b);
+	ck_assert_int_eq(tserver_stop(s), 0);
+	ck_assert(!shm_exists(shm_name));
+	g_free(a);
+	g_free(b);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("peer-server");
+	TCase *tc = tcase_create("peer-server");
+	int ret;
+
+	left = mmap(NULL, sizeof(*left), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (left == MAP_FAILED) {
+		perror("mmap");
+		return EXIT_FAILURE;
+	}
+	tcase_add_test(tc, two_peers_and_a_restart);
+	tcase_add_test(tc, max_peers_refuses);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	ret = run_suite(s);
+	remove_leftovers();
+	munmap(left, sizeof(*left));
+	return ret;
+}

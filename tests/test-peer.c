@@ -1,0 +1,1602 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The peer side against a scripted server: the test writes the server's
+ * messages into one end of a socketpair (ivshmem_wire_send, or raw sendmsg
+ * for malformed ones) and the library reads the other end. Every test
+ * checks the callbacks, the state, and that no fd is leaked: each fd the
+ * test sends is compared (kcmp) with the fds of the process to see whether
+ * the library still holds it.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "wire-private.h"
+
+#define SHM_SIZE (64 * 1024)
+
+/* ---- what the callbacks saw ------------------------------------------- */
+
+enum ev_kind {
+	EV_READY = 1,
+	EV_JOINED,
+	EV_LEFT,
+	EV_DOORBELL,
+	EV_DISCONNECTED,
+};
+
+struct ev {
+	enum ev_kind kind;
+	int id;         /* joined, left; ready: get_id() inside the callback */
+	unsigned n;     /* joined: vectors; doorbell: vector;
+			 * ready: own vectors inside the callback */
+	uint64_t count; /* doorbell */
+	int error;      /* disconnected */
+	int state;      /* ready: get_state() inside the callback */
+};
+
+#define MAX_EVENTS 256
+static struct ev evs[MAX_EVENTS];
+static unsigned nevs;
+static unsigned nwarn;          /* log messages at WARNING or above */
+static unsigned nlog;           /* log messages above DEBUG */
+static bool warnings_ok;        /* the test expects some */
+static char last_log[512];
+
+static struct ev *ev_add(enum ev_kind kind)
+{
+	ck_assert_uint_lt(nevs, MAX_EVENTS);
+	memset(&evs[nevs], 0, sizeof(evs[nevs]));
+	evs[nevs].kind = kind;
+	return &evs[nevs++];
+}
+
+static unsigned ev_count(enum ev_kind kind)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < nevs; i++)
+		n += evs[i].kind == kind;
+	return n;
+}
+
+/* The last event of this kind; fails if there is none. */
+static const struct ev *ev_last(enum ev_kind kind)
+{
+	for (unsigned i = nevs; i-- > 0;)
+		if (evs[i].kind == kind)
+			return &evs[i];
+	ck_abort_msg("no event of kind %d", kind);
+	return NULL;
+}
+
+static void on_ready(void *user, struct ivshmem_peer *peer)
+{
+	struct ev *e = ev_add(EV_READY);
+
+	/* Callbacks may call the peer's functions. */
+	e->state = ivshmem_peer_get_state(peer);
+	e->id = ivshmem_peer_get_id(peer);
+	e->n = (unsigned)ivshmem_peer_get_vectors(peer, e->id);
+}
+
+static void on_joined(void *user, struct ivshmem_peer *peer, int id,
+		      unsigned vectors)
+{
+	struct ev *e = ev_add(EV_JOINED);
+
+	e->id = id;
+	e->n = vectors;
+}
+
+static void on_left(void *user, struct ivshmem_peer *peer, int id)
+{
+	ev_add(EV_LEFT)->id = id;
+}
+
+static void on_doorbell(void *user, struct ivshmem_peer *peer,
+			unsigned vector, uint64_t count)
+{
+	struct ev *e = ev_add(EV_DOORBELL);
+
+	e->n = vector;
+	e->count = count;
+}
+
+static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
+{
+	ev_add(EV_DISCONNECTED)->error = error;
+}
+
+static void on_log(void *user, int priority, const char *fmt, va_list ap)
+	IVSHMEM_PRINTF(3, 0);
+
+static void on_log(void *user, int priority, const char *fmt, va_list ap)
+{
+	vsnprintf(last_log, sizeof(last_log), fmt, ap);
+	if (priority < IVSHMEM_LOG_DEBUG)
+		nlog++;
+	if (priority > IVSHMEM_LOG_WARNING)
+		return;
+	nwarn++;
+	ck_assert_msg(warnings_ok, "unexpected library log (priority %d): %s",
+		      priority, last_log);
+}
+
+static const struct ivshmem_peer_ops rec_ops = {
+	.ready = on_ready,
+	.joined = on_joined,
+	.left = on_left,
+	.doorbell = on_doorbell,
+	.disconnected = on_disconnected,
+	.log = on_log,
+};
+
+/* ---- fds ---------------------------------------------------------------- */
+
+/* Do a and b refer to the same open file description? */
+static bool same_file(int a, int b)
+{
+	pid_t me = getpid();
+	long r = syscall(SYS_kcmp, (long)me, (long)me, (long)KCMP_FILE,
+			 (long)a, (long)b);
+	struct stat sa, sb;
+
+	if (r >= 0)
+		return r == 0;
+	/* No kcmp (seccomp): the inode is the next best thing. */
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* How many other fds of this process refer to the open file of fd: 0 once
+ * the library has closed the copy the test sent it. */
+static int copies(int fd)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		int other;
+
+		if (e->d_name[0] == '.')
+			continue;
+		other = atoi(e->d_name);
+		if (other != fd && other != dirfd(d) && same_file(fd, other))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+/* The other end of this socket is closed. (It never sends anything: EOF,
+ * or ECONNRESET when it closed with data left unread.) */
+static bool other_end_closed(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	char c;
+	ssize_t n;
+
+	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLHUP | POLLIN)))
+		return false;
+	n = recv(sock, &c, 1, MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* Read an eventfd: its count, or 0 when it was not rung. */
+static uint64_t efd_take(int fd)
+{
+	uint64_t v = 0;
+	ssize_t n = read(fd, &v, sizeof(v));
+
+	if (n < 0) {
+		ck_assert_int_eq(errno, EAGAIN);
+		return 0;
+	}
+	ck_assert_int_eq(n, sizeof(v));
+	return v;
+}
+
+static void efd_add(int fd, uint64_t v)
+{
+	ck_assert_int_eq(write(fd, &v, sizeof(v)), sizeof(v));
+}
+
+/* ---- the fixture: one peer, one scripted server end ------------------- */
+
+static struct ivshmem_peer *peer;
+static int srv = -1;            /* the test's end: the server */
+static int fds_before;
+static int kept[128];           /* the test's own fds, closed by finish() */
+static unsigned nkept;
+static void *tmap;              /* the test's mapping of its shm */
+static size_t tmap_size;
+
+static int keep(int fd)
+{
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(nkept, sizeof(kept) / sizeof(kept[0]));
+	kept[nkept++] = fd;
+	return fd;
+}
+
+static void reset_records(void)
+{
+	nevs = 0;
+	nwarn = 0;
+	nlog = 0;
+	warnings_ok = false;
+	last_log[0] = '\0';
+}
+
+/* A new peer (cfg NULL: defaults), connected to a fresh socketpair. */
+static void start(const struct ivshmem_peer_config *cfg)
+{
+	const struct ivshmem_peer_config dflt = { 0 };
+	int sp[2];
+
+	reset_records();
+	nkept = 0;
+	tmap = NULL;
+	fds_before = count_open_fds();
+	ck_assert_int_eq(ivshmem_peer_new(cfg ? cfg : &dflt, &rec_ops, NULL,
+					  &peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_IDLE);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	srv = sp[0];
+	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_CONNECTING);
+}
+
+/* Free everything; the process has exactly the fds it had before. */
+static void finish(void)
+{
+	ivshmem_peer_free(peer);
+	peer = NULL;
+	if (srv >= 0)
+		close(srv);
+	srv = -1;
+	for (unsigned i = 0; i < nkept; i++)
+		close(kept[i]);
+	nkept = 0;
+	if (tmap)
+		munmap(tmap, tmap_size);
+	tmap = NULL;
+	ck_assert_int_eq(count_open_fds(), fds_before);
+}
+
+/* The server closes its end. */
+static void server_close(void)
+{
+	ck_assert_int_eq(close(srv), 0);
+	srv = -1;
+}
+
+static void send_msg(int64_t value, int fd)
+{
+	ck_assert_int_eq(ivshmem_wire_send(srv, value, fd), 0);
+}
+
+/* One sendmsg of the first len bytes of value's encoding, with nfds fds in
+ * one SCM_RIGHTS cmsg. */
+static void send_raw(int64_t value, size_t len, const int *fds,
+		     unsigned nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t b[IVSHMEM_MSG_SIZE];
+	struct iovec iov = { .iov_base = b, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	ck_assert_uint_le(nfds, 16);
+	ck_assert_uint_le(len, sizeof(b));
+	ivshmem_msg_encode(value, b);
+	memset(&ctl, 0, sizeof(ctl));
+	if (nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ck_assert_int_eq(sendmsg(srv, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static int new_eventfd(void)
+{
+	return keep(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+/* The write end of a pipe (the read end is closed): not an eventfd, not
+ * mappable. */
+static int new_pipe(void)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	close(p[0]);
+	return keep(p[1]);
+}
+
+/* A memfd of size bytes; map it as tmap when map is set. */
+static int new_shm(size_t size, bool map)
+{
+	int fd = keep(memfd_create("test-peer", MFD_CLOEXEC));
+
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	if (map) {
+		ck_assert_ptr_null(tmap);
+		tmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    fd, 0);
+		ck_assert(tmap != MAP_FAILED);
+		tmap_size = size;
+	}
+	return fd;
+}
+
+/* Version, own ID and the shm fd. */
+static void send_head(int id, int shm)
+{
+	send_msg(0, -1);
+	send_msg(id, -1);
+	send_msg(-1, shm);
+}
+
+/* n vector messages for id, a new eventfd each, kept in efd[]. */
+static void send_vectors(int id, unsigned n, int *efd)
+{
+	for (unsigned v = 0; v < n; v++) {
+		efd[v] = new_eventfd();
+		send_msg(id, efd[v]);
+	}
+}
+
+/* A greeting with no other peer: head and n own vectors, then ready. */
+static void greet_ready(int id, unsigned n, int *own)
+{
+	send_head(id, new_shm(SHM_SIZE, true));
+	send_vectors(id, n, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+}
+
+/*
+ * The connection must end with err: returned by dispatch (or wait_ready
+ * when wait is set), reported once to ops->disconnected, the state
+ * DISCONNECTED, the socket closed, and nothing happens afterwards.
+ */
+static void expect_error(int err, bool wait)
+{
+	int r;
+
+	warnings_ok = true;
+	if (wait)
+		r = ivshmem_peer_wait_ready(peer, 2000);
+	else
+		r = ivshmem_peer_dispatch(peer);
+	ck_assert_msg(r == err, "%s returned %d (%s), want %d (%s)",
+		      wait ? "wait_ready" : "dispatch", r,
+		      ivshmem_strerror(r), err, ivshmem_strerror(err));
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_DISCONNECTED);
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 1);
+	ck_assert_int_eq(ev_last(EV_DISCONNECTED)->error, err);
+	if (srv >= 0)
+		ck_assert_msg(other_end_closed(srv),
+			      "the peer did not close its socket");
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_disconnect(peer), -ENOTCONN);
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 1);
+}
+
+/* An error during the greeting: never ready, nothing of the stream kept. */
+static void expect_greeting_error(int err, bool wait)
+{
+	expect_error(err, wait);
+	ck_assert_uint_eq(ev_count(EV_READY), 0);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
+}
+
+/* ---- the happy path ------------------------------------------------------ */
+
+START_TEST(happy_path)
+{
+	enum { V = 3, OWN = 2, A = 3, B = 1, C = 7 };
+	int ea[V], eb[V], ec[V], eo[V], ids[4], shm, shm_fd, fds, vfd;
+	void *addr = NULL;
+	uint64_t size = 0;
+
+	start(NULL);
+	shm = new_shm(SHM_SIZE, true);
+	strcpy(tmap, "written by the test");
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, &size), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_shm_fd(peer), -ENODATA);
+
+	send_head(OWN, shm);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_CONNECTING);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), OWN);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 50), -ETIMEDOUT);
+
+	/* Two peers already connected (not in ID order), then our own
+	 * vectors: each is reported joined, then ready, once. */
+	send_vectors(A, V, ea);
+	send_vectors(B, V, eb);
+	send_vectors(OWN, V, eo);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(nevs, 3);
+	ck_assert_int_eq(evs[0].kind, EV_JOINED);
+	ck_assert_int_eq(evs[0].id, A);
+	ck_assert_uint_eq(evs[0].n, V);
+	ck_assert_int_eq(evs[1].kind, EV_JOINED);
+	ck_assert_int_eq(evs[1].id, B);
+	ck_assert_uint_eq(evs[1].n, V);
+	ck_assert_int_eq(evs[2].kind, EV_READY);
+	ck_assert_int_eq(evs[2].state, IVSHMEM_PEER_READY);
+	ck_assert_int_eq(evs[2].id, OWN);
+	ck_assert_uint_eq(evs[2].n, V);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 3);
+
+	/* The table. */
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), OWN);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, OWN), V);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, A), V);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, B), V);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, C), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, -1), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 65536), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 2);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 4), 2);
+	ck_assert_int_eq(ids[0], B);
+	ck_assert_int_eq(ids[1], A);
+	ids[1] = -7;
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 1), 2);
+	ck_assert_int_eq(ids[0], B);
+	ck_assert_int_eq(ids[1], -7);
+
+	/* The shared memory, both ways. */
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, &size), 0);
+	ck_assert_ptr_nonnull(addr);
+	ck_assert_uint_eq(size, SHM_SIZE);
+	ck_assert_str_eq(addr, "written by the test");
+	strcpy((char *)addr + 1000, "written by the peer");
+	ck_assert_str_eq((char *)tmap + 1000, "written by the peer");
+	((char *)tmap)[SHM_SIZE - 1] = 'z';
+	ck_assert_int_eq(((char *)addr)[SHM_SIZE - 1], 'z');
+	shm_fd = ivshmem_peer_shm_fd(peer);
+	ck_assert_int_ge(shm_fd, 0);
+	ck_assert(same_file(shm_fd, shm));
+
+	/* Ringing others: exactly that eventfd gets 1. */
+	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 2), 0);
+	ck_assert_uint_eq(efd_take(ea[2]), 1);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, B, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, B, 0), 0);
+	ck_assert_uint_eq(efd_take(eb[0]), 2);
+	for (unsigned v = 0; v < V; v++) {
+		ck_assert_uint_eq(efd_take(ea[v]), 0);
+		ck_assert_uint_eq(efd_take(eb[v]), 0);
+		ck_assert_uint_eq(efd_take(eo[v]), 0);
+	}
+	ck_assert_int_eq(ivshmem_peer_ring(peer, C, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, 70000, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, -1, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, A, V), -ERANGE);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 1000), -ERANGE);
+
+	/* Doorbells on own vectors: the vector and the count. */
+	efd_add(eo[2], 1);
+	efd_add(eo[2], 1);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 4);
+	ck_assert_int_eq(evs[3].kind, EV_DOORBELL);
+	ck_assert_uint_eq(evs[3].n, 2);
+	ck_assert_uint_eq(evs[3].count, 2);
+	ck_assert_uint_eq(efd_take(eo[2]), 0); /* the peer took it */
+
+	efd_add(eo[0], 5);
+	efd_add(eo[1], 1);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 6);
+	for (unsigned i = 4; i < 6; i++) {
+		ck_assert_int_eq(evs[i].kind, EV_DOORBELL);
+		ck_assert_uint_eq(evs[i].count, evs[i].n == 0 ? 5 : 1);
+	}
+	ck_assert_uint_ne(evs[4].n, evs[5].n);
+
+	/* Ringing oneself is allowed. */
+	ck_assert_int_eq(ivshmem_peer_ring(peer, OWN, 1), 0);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 7);
+	ck_assert_int_eq(evs[6].kind, EV_DOORBELL);
+	ck_assert_uint_eq(evs[6].n, 1);
+	ck_assert_uint_eq(evs[6].count, 1);
+
+	/* Direct access to an own vector: reading it takes the doorbell. */
+	vfd = ivshmem_peer_vector_fd(peer, 1);
+	ck_assert_int_ge(vfd, 0);
+	ck_assert(same_file(vfd, eo[1]));
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, V), -ERANGE);
+	efd_add(eo[1], 1);
+	ck_assert_uint_eq(efd_take(vfd), 1);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 7);
+
+	/* A later join: V vector messages. */
+	send_vectors(C, V, ec);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 8);
+	ck_assert_int_eq(evs[7].kind, EV_JOINED);
+	ck_assert_int_eq(evs[7].id, C);
+	ck_assert_uint_eq(evs[7].n, V);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, C), V);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 4), 3);
+	ck_assert_int_eq(ids[0], B);
+	ck_assert_int_eq(ids[1], A);
+	ck_assert_int_eq(ids[2], C);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, C, 2), 0);
+	ck_assert_uint_eq(efd_take(ec[2]), 1);
+
+	/* A leave: its eventfds are closed. */
+	for (unsigned v = 0; v < V; v++)
+		ck_assert_int_eq(copies(ea[v]), 1);
+	fds = count_open_fds();
+	send_msg(A, -1);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 9);
+	ck_assert_int_eq(evs[8].kind, EV_LEFT);
+	ck_assert_int_eq(evs[8].id, A);
+	ck_assert_int_eq(count_open_fds(), fds - V);
+	for (unsigned v = 0; v < V; v++) {
+		ck_assert_int_eq(copies(ea[v]), 0);
+		ck_assert_int_eq(copies(eb[v]), 1);
+	}
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, A), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 4), 2);
+	ck_assert_int_eq(ids[0], B);
+	ck_assert_int_eq(ids[1], C);
+
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* A peer that left and comes back with the same ID (IDs are reused once
+ * the server's counter wraps) is a new join. */
+START_TEST(rejoin_same_id)
+{
+	int own[2], e1[2], e2[2];
+
+	start(NULL);
+	send_head(0, new_shm(SHM_SIZE, true));
+	send_vectors(1, 2, e1);
+	send_vectors(0, 2, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	send_msg(1, -1);
+	send_vectors(1, 2, e2);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 4);
+	ck_assert_int_eq(evs[2].kind, EV_LEFT);
+	ck_assert_int_eq(evs[2].id, 1);
+	ck_assert_int_eq(evs[3].kind, EV_JOINED);
+	ck_assert_int_eq(evs[3].id, 1);
+	ck_assert_uint_eq(evs[3].n, 2);
+	ck_assert_int_eq(copies(e1[0]), 0);
+	ck_assert_int_eq(copies(e1[1]), 0);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, 1, 1), 0);
+	ck_assert_uint_eq(efd_take(e2[1]), 1);
+	ck_assert_uint_eq(efd_take(e1[1]), 0);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* IVSHMEM_PEER_NO_MAP: no mapping, the fd instead. */
+START_TEST(no_map)
+{
+	const struct ivshmem_peer_config cfg = {
+		.flags = IVSHMEM_PEER_NO_MAP,
+	};
+	int own[1], shm, fd;
+	void *addr = (void *)1;
+	uint64_t size = 0;
+	char buf[8] = "";
+
+	start(&cfg);
+	shm = new_shm(SHM_SIZE, false);
+	ck_assert_int_eq(pwrite(shm, "abc", 4, 4096), 4);
+	send_head(0, shm);
+	send_vectors(0, 1, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, &size), 0);
+	ck_assert_ptr_null(addr);
+	ck_assert_uint_eq(size, SHM_SIZE);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, NULL), 0);
+	fd = ivshmem_peer_shm_fd(peer);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(same_file(fd, shm));
+	ck_assert_int_eq(pread(fd, buf, 4, 4096), 4);
+	ck_assert_str_eq(buf, "abc");
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 0);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* config.shm_size given and matching. */
+START_TEST(shm_size_matches)
+{
+	const struct ivshmem_peer_config cfg = { .shm_size = SHM_SIZE };
+	int own[2];
+	uint64_t size = 0;
+
+	start(&cfg);
+	greet_ready(9, 2, own);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, &size), 0);
+	ck_assert_uint_eq(size, SHM_SIZE);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 9), 2);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/*
+ * config.vectors smaller than the server's: the extra fds (in the greeting,
+ * in a later join, and own ones after ready) are closed, and that is no
+ * error. The extras may be logged, once per peer ID.
+ */
+START_TEST(more_vectors_than_configured)
+{
+	const struct ivshmem_peer_config cfg = { .vectors = 2 };
+	enum { SV = 3, OWN = 4, A = 1, C = 6 };
+	int ea[SV], eo[SV], ec[SV], extra[2], fds;
+	unsigned logs;
+
+	start(&cfg);
+	warnings_ok = true;
+	send_head(OWN, new_shm(SHM_SIZE, true));
+	send_vectors(A, SV, ea);
+	send_vectors(OWN, SV, eo);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(nevs, 2);
+	ck_assert_int_eq(evs[0].kind, EV_JOINED);
+	ck_assert_int_eq(evs[0].id, A);
+	ck_assert_uint_eq(evs[0].n, 2);
+	ck_assert_int_eq(evs[1].kind, EV_READY);
+	ck_assert_uint_eq(evs[1].n, 2);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, A), 2);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, OWN), 2);
+	for (unsigned v = 0; v < 2; v++) {
+		ck_assert_int_eq(copies(ea[v]), 1);
+		ck_assert_int_eq(copies(eo[v]), 1);
+	}
+	ck_assert_int_eq(copies(ea[2]), 0);
+	ck_assert_int_eq(copies(eo[2]), 0);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 2), -ERANGE);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 2), -ERANGE);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 1), 0);
+	ck_assert_uint_eq(efd_take(ea[1]), 1);
+
+	/* A later join with 3 vectors: 2 kept. */
+	fds = count_open_fds();
+	send_vectors(C, SV, ec);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(count_open_fds(), fds + SV + 2);
+	ck_assert_uint_eq(nevs, 3);
+	ck_assert_int_eq(evs[2].kind, EV_JOINED);
+	ck_assert_int_eq(evs[2].id, C);
+	ck_assert_uint_eq(evs[2].n, 2);
+	ck_assert_int_eq(copies(ec[2]), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, C), 2);
+
+	/* More own vectors after ready: closed, and no new log message
+	 * (the extras of this ID were logged already). */
+	logs = nlog;
+	send_vectors(OWN, 2, extra);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(copies(extra[0]), 0);
+	ck_assert_int_eq(copies(extra[1]), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, OWN), 2);
+	ck_assert_uint_eq(nlog, logs);
+
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	/* Logged at most once per peer ID that had extras (A, OWN, C). */
+	ck_assert_uint_le(nlog, 3);
+	finish();
+}
+END_TEST
+
+/* config.vectors larger than the server's: fewer vectors, ready when the
+ * stream pauses after the own vectors. */
+START_TEST(fewer_vectors_ready_on_pause)
+{
+	const struct ivshmem_peer_config cfg = { .vectors = 4 };
+	int own[2];
+
+	start(&cfg);
+	send_head(3, new_shm(SHM_SIZE, true));
+	send_vectors(3, 2, own);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 3), 2);
+	ck_assert_int_ge(ivshmem_peer_vector_fd(peer, 1), 0);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 2), -ERANGE);
+	efd_add(own[1], 1);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ev_last(EV_DOORBELL)->n, 1);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* config.vectors larger than the server's: ready when another message
+ * follows the own vectors (before it is handled). */
+START_TEST(fewer_vectors_ready_on_next_message)
+{
+	const struct ivshmem_peer_config cfg = { .vectors = 4 };
+	int own[2], e9[2];
+
+	start(&cfg);
+	send_head(3, new_shm(SHM_SIZE, true));
+	send_vectors(3, 2, own);
+	send_vectors(9, 2, e9);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(nevs, 2);
+	ck_assert_int_eq(evs[0].kind, EV_READY);
+	ck_assert_uint_eq(evs[0].n, 2);
+	ck_assert_int_eq(evs[1].kind, EV_JOINED);
+	ck_assert_int_eq(evs[1].id, 9);
+	ck_assert_uint_eq(evs[1].n, 2);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 3), 2);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 9), 2);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* vectors 0, nobody else: the pause ends the greeting, and an own vector
+ * that comes after it is still added. */
+START_TEST(own_vectors_grow_after_pause)
+{
+	int own[1], late[1], vfd;
+
+	start(NULL);
+	greet_ready(5, 1, own);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 5), 1);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 1), -ERANGE);
+	send_vectors(5, 1, late);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 5), 2);
+	vfd = ivshmem_peer_vector_fd(peer, 1);
+	ck_assert_int_ge(vfd, 0);
+	ck_assert(same_file(vfd, late[0]));
+	efd_add(late[0], 1);
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ev_last(EV_DOORBELL)->n, 1);
+	ck_assert_uint_eq(ev_last(EV_DOORBELL)->count, 1);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* ---- the server goes away, and the peer comes back ---------------------- */
+
+START_TEST(eof_after_greeting)
+{
+	int ea[2], eo[2], vfd;
+	void *addr = NULL, *addr2 = NULL;
+
+	start(NULL);
+	send_head(1, new_shm(SHM_SIZE, true));
+	strcpy(tmap, "before");
+	send_vectors(0, 2, ea);
+	send_vectors(1, 2, eo);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, NULL), 0);
+
+	server_close();
+	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
+	expect_error(-ECONNRESET, false);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+
+	/* What was received stays usable. */
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 1);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr2, NULL), 0);
+	ck_assert_ptr_eq(addr, addr2);
+	ck_assert_str_eq(addr, "before");
+	strcpy(tmap, "after");
+	ck_assert_str_eq(addr, "after");
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 0), 2);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 1);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, 0, 1), 0);
+	ck_assert_uint_eq(efd_take(ea[1]), 1);
+	vfd = ivshmem_peer_vector_fd(peer, 0);
+	ck_assert_int_ge(vfd, 0);
+	efd_add(eo[0], 1);
+	ck_assert_uint_eq(efd_take(vfd), 1);
+	finish();
+}
+END_TEST
+
+/* After -ECONNRESET, a new connection: ready again, the mapping at the same
+ * address with the new shared memory's content. */
+START_TEST(reconnect_keeps_address)
+{
+	int ea[1], eo[1], eo2[2], shm1, shm2, sp[2], fd;
+	void *addr1 = NULL, *addr2 = NULL, *map2;
+
+	start(NULL);
+	fd = ivshmem_peer_get_fd(peer);
+	ck_assert_int_ge(fd, 0);
+	shm1 = new_shm(SHM_SIZE, true);
+	strcpy(tmap, "first");
+	send_head(1, shm1);
+	send_vectors(0, 1, ea);
+	send_vectors(1, 1, eo);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr1, NULL), 0);
+	ck_assert_str_eq(addr1, "first");
+	server_close();
+	expect_error(-ECONNRESET, false);
+
+	shm2 = new_shm(SHM_SIZE, false);
+	map2 = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, shm2,
+		    0);
+	ck_assert(map2 != MAP_FAILED);
+	strcpy(map2, "second");
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	srv = sp[0];
+	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_CONNECTING);
+	ck_assert_int_eq(ivshmem_peer_get_fd(peer), fd);
+	/* The last connection's table and own eventfds are gone. */
+	ck_assert_int_eq(copies(ea[0]), 0);
+	ck_assert_int_eq(copies(eo[0]), 0);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
+	/* The mapping stays until the new shared memory arrives. */
+	ck_assert_str_eq(addr1, "first");
+
+	send_head(7, shm2);
+	send_vectors(7, 2, eo2);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_uint_eq(ev_count(EV_READY), 2);
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 1);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 7);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 7), 2);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr2, NULL), 0);
+	ck_assert_ptr_eq(addr2, addr1);
+	ck_assert_str_eq(addr2, "second");
+	strcpy((char *)addr2 + 64, "through the new mapping");
+	ck_assert_str_eq((char *)map2 + 64, "through the new mapping");
+	ck_assert_str_eq(tmap, "first");
+	ck_assert_int_eq(copies(shm1), 0);
+	ck_assert_int_eq(copies(shm2), 1);
+	munmap(map2, SHM_SIZE);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* ivshmem_peer_disconnect(): like the server going away, without the
+ * callback; then a new connection works. */
+START_TEST(disconnect_keeps_resources)
+{
+	int own[1], own2[1], sp[2];
+	void *addr = NULL;
+
+	start(NULL);
+	greet_ready(2, 1, own);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, NULL), 0);
+	strcpy(tmap, "kept");
+	ck_assert_int_eq(ivshmem_peer_disconnect(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_DISCONNECTED);
+	ck_assert(other_end_closed(srv));
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
+	ck_assert_str_eq(addr, "kept");
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 2);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, 2, 0), 0);
+	ck_assert_uint_eq(efd_take(own[0]), 1);
+	ck_assert_int_eq(ivshmem_peer_disconnect(peer), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
+
+	close(srv);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	srv = sp[0];
+	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
+	send_head(3, new_shm(SHM_SIZE, false));
+	send_vectors(3, 1, own2);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 3);
+	ck_assert_uint_eq(ev_count(EV_READY), 2);
+	ck_assert_int_eq(copies(own[0]), 0);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* ---- malformed streams ------------------------------------------------- */
+
+/* 4 bytes, then the writer closes. */
+START_TEST(short_message_eof)
+{
+	start(NULL);
+	send_msg(0, -1);
+	send_raw(5, 4, NULL, 0);
+	server_close();
+	expect_greeting_error(-EPROTO, false);
+	finish();
+}
+END_TEST
+
+/* 4 bytes and the writer stays: not ready, not an error; the rest of the
+ * message completes it. */
+START_TEST(short_message_open)
+{
+	uint8_t b[IVSHMEM_MSG_SIZE];
+	int own[1];
+
+	start(NULL);
+	send_msg(0, -1);
+	send_raw(5, 4, NULL, 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 100), -ETIMEDOUT);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_CONNECTING);
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
+	ck_assert_uint_eq(nevs, 0);
+
+	ivshmem_msg_encode(5, b);
+	ck_assert_int_eq(write(srv, b + 4, 4), 4);
+	send_msg(-1, new_shm(SHM_SIZE, false));
+	send_vectors(5, 1, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 5);
+	ck_assert_uint_eq(nwarn, 0);
+	finish();
+}
+END_TEST
+
+/* EOF in the middle of a message that came with an fd: that fd is closed. */
+START_TEST(eof_mid_message_with_fd)
+{
+	int pw;
+
+	start(NULL);
+	send_msg(0, -1);
+	send_msg(1, -1);
+	pw = new_pipe();
+	send_raw(-1, 4, &pw, 1);
+	server_close();
+	expect_greeting_error(-EPROTO, false);
+	ck_assert_int_eq(copies(pw), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(eof_before_anything)
+{
+	start(NULL);
+	server_close();
+	expect_greeting_error(-ECONNREFUSED, true);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
+	finish();
+}
+END_TEST
+
+/* The server goes away in the middle of the greeting. */
+START_TEST(eof_mid_greeting)
+{
+	start(NULL);
+	send_msg(0, -1);
+	send_msg(4, -1);
+	server_close();
+	expect_greeting_error(-ECONNRESET, false);
+	finish();
+}
+END_TEST
+
+START_TEST(version_1)
+{
+	start(NULL);
+	send_msg(1, -1);
+	send_msg(0, -1);
+	expect_greeting_error(-EPROTONOSUPPORT, true);
+	finish();
+}
+END_TEST
+
+START_TEST(id_70000)
+{
+	start(NULL);
+	send_msg(0, -1);
+	send_msg(70000, -1);
+	expect_greeting_error(-ERANGE, false);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
+	finish();
+}
+END_TEST
+
+START_TEST(id_minus_1)
+{
+	start(NULL);
+	send_msg(0, -1);
+	send_msg(-1, -1);
+	expect_greeting_error(-ERANGE, true);
+	finish();
+}
+END_TEST
+
+/* A value below -1 after the greeting. */
+START_TEST(value_minus_5_later)
+{
+	int own[1];
+
+	start(NULL);
+	greet_ready(0, 1, own);
+	send_msg(-5, -1);
+	expect_error(-ERANGE, false);
+	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	finish();
+}
+END_TEST
+
+/* A vector for ID 65536: -ERANGE, and its eventfd is closed. */
+START_TEST(vector_id_out_of_range)
+{
+	int e[1];
+
+	start(NULL);
+	send_head(0, new_shm(SHM_SIZE, true));
+	send_vectors(65536, 1, e);
+	expect_greeting_error(-ERANGE, false);
+	ck_assert_int_eq(copies(e[0]), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(missing_shm_fd)
+{
+	start(NULL);
+	send_msg(0, -1);
+	send_msg(0, -1);
+	send_msg(-1, -1);
+	expect_greeting_error(-ENODATA, true);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, NULL), -ENODATA);
+	finish();
+}
+END_TEST
+
+/* The third message is a vector, not the shared memory. */
+START_TEST(third_message_not_shm)
+{
+	int e[1];
+
+	start(NULL);
+	send_msg(0, -1);
+	send_msg(0, -1);
+	send_vectors(0, 1, e);
+	expect_greeting_error(-ENODATA, false);
+	ck_assert_int_eq(copies(e[0]), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(shm_is_pipe)
+{
+	int pw;
+
+	start(NULL);
+	pw = new_pipe();
+	send_head(0, pw);
+	expect_greeting_error(-ENODEV, false);
+	ck_assert_int_eq(copies(pw), 0);
+	ck_assert_int_eq(ivshmem_peer_shm_fd(peer), -ENODATA);
+	finish();
+}
+END_TEST
+
+START_TEST(shm_wrong_size)
+{
+	const struct ivshmem_peer_config cfg = { .shm_size = SHM_SIZE };
+	int shm;
+
+	start(&cfg);
+	shm = new_shm(SHM_SIZE / 2, false);
+	send_head(0, shm);
+	expect_greeting_error(-EFBIG, true);
+	ck_assert_int_eq(copies(shm), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(shm_empty)
+{
+	int shm;
+
+	start(NULL);
+	shm = new_shm(0, false);
+	send_head(0, shm);
+	expect_greeting_error(-EFBIG, false);
+	ck_assert_int_eq(copies(shm), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(fd_on_version)
+{
+	int e;
+
+	start(NULL);
+	e = new_eventfd();
+	send_msg(0, e);
+	expect_greeting_error(-EBADR, false);
+	ck_assert_int_eq(copies(e), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(fd_on_id)
+{
+	int e;
+
+	start(NULL);
+	e = new_eventfd();
+	send_msg(0, -1);
+	send_msg(3, e);
+	expect_greeting_error(-EBADR, true);
+	ck_assert_int_eq(copies(e), 0);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
+	finish();
+}
+END_TEST
+
+/* Two fds on one 8-byte message: both closed. */
+START_TEST(two_fds_one_message)
+{
+	int two[2];
+
+	start(NULL);
+	two[0] = new_shm(SHM_SIZE, false);
+	two[1] = new_pipe();
+	send_msg(0, -1);
+	send_msg(0, -1);
+	send_raw(-1, IVSHMEM_MSG_SIZE, two, 2);
+	expect_greeting_error(-EBADMSG, false);
+	ck_assert_int_eq(copies(two[0]), 0);
+	ck_assert_int_eq(copies(two[1]), 0);
+	finish();
+}
+END_TEST
+
+/* More fds than the control buffer holds: -EMSGSIZE, none kept. */
+START_TEST(control_data_truncated)
+{
+	int many[16];
+
+	start(NULL);
+	for (unsigned i = 0; i < 16; i++)
+		many[i] = new_pipe();
+	send_msg(0, -1);
+	send_msg(0, -1);
+	send_raw(-1, IVSHMEM_MSG_SIZE, many, 16);
+	expect_greeting_error(-EMSGSIZE, false);
+	for (unsigned i = 0; i < 16; i++)
+		ck_assert_int_eq(copies(many[i]), 0);
+	finish();
+}
+END_TEST
+
+/* Control data that is not SCM_RIGHTS: with SO_PASSCRED on the peer's
+ * socket every message comes with SCM_CREDENTIALS. */
+START_TEST(control_data_not_rights)
+{
+	const struct ivshmem_peer_config cfg = { 0 };
+	int sp[2], one = 1;
+
+	reset_records();
+	nkept = 0;
+	tmap = NULL;
+	fds_before = count_open_fds();
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &peer), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	ck_assert_int_eq(setsockopt(sp[1], SOL_SOCKET, SO_PASSCRED, &one,
+				    sizeof(one)), 0);
+	srv = sp[0];
+	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
+	send_msg(0, -1);
+	expect_greeting_error(-EBADMSG, false);
+	finish();
+}
+END_TEST
+
+START_TEST(vector_is_pipe)
+{
+	int pw, shm;
+
+	start(NULL);
+	shm = new_shm(SHM_SIZE, true);
+	send_head(0, shm);
+	pw = new_pipe();
+	send_msg(1, pw);
+	expect_greeting_error(-EBADFD, false);
+	ck_assert_int_eq(copies(pw), 0);
+	finish();
+}
+END_TEST
+
+/* A second shared-memory message: refused and closed; the first mapping
+ * stays. */
+START_TEST(second_shm)
+{
+	int own[1], shm1, shm2;
+	void *addr = NULL;
+
+	start(NULL);
+	shm1 = new_shm(SHM_SIZE, true);
+	send_head(0, shm1);
+	send_vectors(0, 1, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	shm2 = new_shm(SHM_SIZE, false);
+	send_msg(-1, shm2);
+	expect_error(-EEXIST, false);
+	ck_assert_int_eq(copies(shm2), 0);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, NULL), 0);
+	ck_assert_ptr_nonnull(addr);
+	strcpy(tmap, "still mapped");
+	ck_assert_str_eq(addr, "still mapped");
+	finish();
+}
+END_TEST
+
+/*
+ * After a protocol error following the greeting, every fd received on the
+ * connection is closed (the peer table's eventfds and the shm fd), as
+ * ivshmem.h documents: nothing from a server that broke the protocol is
+ * trusted. Only the mapping would stay (there is none with NO_MAP).
+ */
+START_TEST(protocol_error_closes_what_was_received)
+{
+	const struct ivshmem_peer_config cfg = {
+		.flags = IVSHMEM_PEER_NO_MAP,
+	};
+	int ea[1], own[1], shm;
+
+	start(&cfg);
+	shm = new_shm(SHM_SIZE, false);
+	send_head(2, shm);
+	send_vectors(1, 1, ea);
+	send_vectors(2, 1, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(copies(shm), 1);
+	ck_assert_int_eq(copies(ea[0]), 1);
+	ck_assert_int_eq(copies(own[0]), 1);
+	send_msg(9, -1);
+	expect_error(-ESRCH, false);
+
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 2);
+	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, NULL), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_shm_fd(peer), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 1), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, 1, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
+	ck_assert_int_eq(copies(shm), 0);
+	ck_assert_int_eq(copies(ea[0]), 0);
+	ck_assert_int_eq(copies(own[0]), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(leave_own_id)
+{
+	int own[1];
+
+	start(NULL);
+	greet_ready(3, 1, own);
+	send_msg(3, -1);
+	expect_error(-EIDRM, false);
+	ck_assert_uint_eq(ev_count(EV_LEFT), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(leave_unknown_id)
+{
+	int own[1];
+
+	start(NULL);
+	greet_ready(3, 1, own);
+	send_msg(4, -1);
+	expect_error(-ESRCH, false);
+	ck_assert_uint_eq(ev_count(EV_LEFT), 0);
+	finish();
+}
+END_TEST
+
+START_TEST(strerror_sentences)
+{
+	static const int codes[] = {
+		ECONNREFUSED, ECONNRESET, EPROTO, EPROTONOSUPPORT, ERANGE,
+		ENODATA, ENODEV, EFBIG, EBADR, EBADMSG, EMSGSIZE, EBADFD,
+		EEXIST, EIDRM, ESRCH,
+	};
+	enum { N = sizeof(codes) / sizeof(codes[0]) };
+	const char *s[N];
+
+	for (unsigned i = 0; i < N; i++) {
+		s[i] = ivshmem_strerror(-codes[i]);
+		ck_assert_ptr_nonnull(s[i]);
+		ck_assert_uint_gt(strlen(s[i]), 10);
+		/* The protocol meaning, not libc's text. */
+		ck_assert_str_ne(s[i], strerror(codes[i]));
+		for (unsigned j = 0; j < i; j++)
+			ck_assert_msg(strcmp(s[i], s[j]) != 0,
+				      "same text for %d and %d: %s",
+				      codes[i], codes[j], s[i]);
+	}
+	ck_assert_ptr_nonnull(ivshmem_strerror(0));
+	ck_assert_ptr_nonnull(ivshmem_strerror(-ETIMEDOUT));
+	ck_assert_ptr_nonnull(ivshmem_strerror(-123456));
+	ck_assert_ptr_nonnull(ivshmem_strerror(123));
+	/* Any int: -INT_MIN must not be computed (UBSan reports it). */
+	ck_assert_ptr_nonnull(ivshmem_strerror(INT32_MIN));
+}
+END_TEST
+
+/* ---- arguments and states --------------------------------------------- */
+
+START_TEST(argument_checks)
+{
+	const struct ivshmem_peer_config dflt = { 0 };
+	struct ivshmem_peer_config cfg = { 0 };
+	struct ivshmem_peer *p = NULL;
+	int fds = count_open_fds(), ids[2], sp[2], sp2[2], fd, lfd;
+	char dir[] = "/tmp/ivshmem-peer-XXXXXX", path[200], longp[300];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	void *addr;
+
+	reset_records();
+	ck_assert_int_eq(ivshmem_peer_new(NULL, &rec_ops, NULL, &p), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_new(&dflt, NULL, NULL, &p), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_new(&dflt, &rec_ops, NULL, NULL),
+			 -EINVAL);
+	cfg.vectors = IVSHMEM_MAX_VECTORS + 1;
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &p), -EINVAL);
+	cfg.vectors = 0;
+	cfg.flags = 1u << 7;
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &p), -EINVAL);
+	ck_assert_int_eq(count_open_fds(), fds);
+	cfg.flags = 0;
+	cfg.vectors = IVSHMEM_MAX_VECTORS;
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &p), 0);
+	ivshmem_peer_free(p);
+	ivshmem_peer_free(NULL);
+	p = NULL;
+
+	/* NULL peer everywhere. */
+	ck_assert_int_eq(ivshmem_peer_connect(NULL, "/x"), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_connect_fd(NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_disconnect(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_fd(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_dispatch(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_state(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_id(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_shm(NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_shm_fd(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_peers(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_ring(NULL, 0, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(NULL, 0), -EINVAL);
+	/* fd 0 was not taken. */
+	ck_assert_int_ge(fcntl(0, F_GETFD), 0);
+
+	/* IDLE. */
+	ck_assert_int_eq(ivshmem_peer_new(&dflt, &rec_ops, NULL, &p), 0);
+	fd = ivshmem_peer_get_fd(p);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_IDLE);
+	ck_assert_int_eq(ivshmem_peer_disconnect(p), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 0), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(p, -1), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_dispatch(p), 0);
+	ck_assert_int_eq(ivshmem_peer_get_id(p), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_shm(p, &addr, NULL), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_shm_fd(p), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(p, 0), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(p, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(p, -1), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(p, IVSHMEM_MAX_PEERS),
+			 -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_peers(p, NULL, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_get_peers(p, NULL, 2), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_peers(p, ids, 2), 0);
+	ck_assert_int_eq(ivshmem_peer_ring(p, 0, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(p, IVSHMEM_MAX_PEERS, 0), -ENOENT);
+
+	/* connect: bad paths. */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(ivshmem_peer_connect(p, NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_connect(p, ""), -EINVAL);
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	ck_assert_int_eq(ivshmem_peer_connect(p, longp), -ENAMETOOLONG);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	ck_assert_int_eq(ivshmem_peer_connect(p, path), -ENOENT);
+	/* A stale socket file: nobody listens. */
+	snprintf(path, sizeof(path), "%s/stale", dir);
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(lfd);
+	ck_assert_int_eq(ivshmem_peer_connect(p, path), -ECONNREFUSED);
+	unlink(path);
+	ck_assert_int_eq(ivshmem_peer_connect_fd(p, -1), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_IDLE);
+
+	/* connect_fd takes the fd and makes it non-blocking, close-on-exec. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	ck_assert_int_eq(ivshmem_peer_connect_fd(NULL, sp[1]), -EINVAL);
+	ck_assert_int_ge(fcntl(sp[1], F_GETFD), 0);
+	ck_assert_int_eq(ivshmem_peer_connect_fd(p, sp[1]), 0);
+	ck_assert(fcntl(sp[1], F_GETFL) & O_NONBLOCK);
+	ck_assert(fcntl(sp[1], F_GETFD) & FD_CLOEXEC);
+	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_CONNECTING);
+	ck_assert_int_eq(ivshmem_peer_get_fd(p), fd);
+
+	/* Connected twice: -EISCONN, and connect_fd still takes its fd. */
+	snprintf(path, sizeof(path), "%s/live", dir);
+	ck_assert_int_eq(ivshmem_listen_unix(path, &lfd), 0);
+	ck_assert_int_eq(ivshmem_peer_connect(p, path), -EISCONN);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp2), 0);
+	ck_assert_int_eq(ivshmem_peer_connect_fd(p, sp2[1]), -EISCONN);
+	ck_assert(other_end_closed(sp2[0]));
+	close(sp2[0]);
+	ck_assert(!other_end_closed(sp[0]));
+	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 10), -ETIMEDOUT);
+
+	/* disconnect: no callback, then not connected. */
+	ck_assert_int_eq(ivshmem_peer_disconnect(p), 0);
+	ck_assert(other_end_closed(sp[0]));
+	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_DISCONNECTED);
+	ck_assert_int_eq(ivshmem_peer_disconnect(p), -ENOTCONN);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 0), -ENOTCONN);
+	ck_assert_uint_eq(nevs, 0);
+	close(sp[0]);
+
+	/* connect() to a live listener: connected, greeting pending. */
+	ck_assert_int_eq(ivshmem_peer_connect(p, path), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_CONNECTING);
+	ck_assert_int_eq(ivshmem_peer_connect(p, path), -EISCONN);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 10), -ETIMEDOUT);
+	ivshmem_peer_free(p);
+	close(lfd);
+	unlink(path);
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("peer");
+	TCase *good = tcase_create("greeting");
+	TCase *bad = tcase_create("malformed");
+	TCase *api = tcase_create("api");
+
+	tcase_add_test(good, happy_path);
+	tcase_add_test(good, rejoin_same_id);
+	tcase_add_test(good, no_map);
+	tcase_add_test(good, shm_size_matches);
+	tcase_add_test(good, more_vectors_than_configured);
+	tcase_add_test(good, fewer_vectors_ready_on_pause);
+	tcase_add_test(good, fewer_vectors_ready_on_next_message);
+	tcase_add_test(good, own_vectors_grow_after_pause);
+	tcase_add_test(good, eof_after_greeting);
+	tcase_add_test(good, reconnect_keeps_address);
+	tcase_add_test(good, disconnect_keeps_resources);
+
+	tcase_add_test(bad, short_message_eof);
+	tcase_add_test(bad, short_message_open);
+	tcase_add_test(bad, eof_mid_message_with_fd);
+	tcase_add_test(bad, eof_before_anything);
+	tcase_add_test(bad, eof_mid_greeting);
+	tcase_add_test(bad, version_1);
+	tcase_add_test(bad, id_70000);
+	tcase_add_test(bad, id_minus_1);
+	tcase_add_test(bad, value_minus_5_later);
+	tcase_add_test(bad, vector_id_out_of_range);
+	tcase_add_test(bad, missing_shm_fd);
+	tcase_add_test(bad, third_message_not_shm);
+	tcase_add_test(bad, shm_is_pipe);
+	tcase_add_test(bad, shm_wrong_size);
+	tcase_add_test(bad, shm_empty);
+	tcase_add_test(bad, fd_on_version);
+	tcase_add_test(bad, fd_on_id);
+	tcase_add_test(bad, two_fds_one_message);
+	tcase_add_test(bad, control_data_truncated);
+	tcase_add_test(bad, control_data_not_rights);
+	tcase_add_test(bad, vector_is_pipe);
+	tcase_add_test(bad, second_shm);
+	tcase_add_test(bad, protocol_error_closes_what_was_received);
+	tcase_add_test(bad, leave_own_id);
+	tcase_add_test(bad, leave_unknown_id);
+	tcase_add_test(bad, strerror_sentences);
+
+	tcase_add_test(api, argument_checks);
+
+	suite_add_tcase(s, good);
+	suite_add_tcase(s, bad);
+	suite_add_tcase(s, api);
+	return run_suite(s);
+}
