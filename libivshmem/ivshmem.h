@@ -379,12 +379,14 @@ struct ivshmem_peer_config {
 	 * as the server has (at most IVSHMEM_MAX_VECTORS).
 	 *
 	 * The protocol does not announce the server's vector count; the
-	 * greeting ends with the own ID's vectors. The peer is ready when
-	 * it holds this many own vectors, or as many as each peer already
-	 * connected has, or when the own vectors are followed by another
-	 * message or by a pause in the stream. With 0 and no other peer
-	 * connected only the pause tells, so an own vector arriving after
-	 * ready is still added (ivshmem_peer_get_vectors() grows).
+	 * greeting ends with the own ID's vectors. The peer is ready as
+	 * soon as it holds as many own vectors as each peer already
+	 * connected has, or else this many; or when the own vectors are
+	 * followed by another message. When fewer arrive (the server has
+	 * fewer vectors), it is ready once the stream has been quiet for
+	 * 250 ms. With 0 and no other peer connected nothing tells the
+	 * count: it is ready after 50 ms of quiet, and an own vector that
+	 * arrives later still is added (ivshmem_peer_get_vectors() grows).
 	 */
 	unsigned vectors;
 	/** Required shared-memory size in bytes; 0 accepts any size. */
@@ -398,7 +400,8 @@ struct ivshmem_peer_config {
  *
  * The peer has one fd for the caller's event loop (ivshmem_peer_get_fd())
  * that is readable whenever ivshmem_peer_dispatch() has work: a server
- * message or a doorbell on an own vector. It stays the same for the
+ * message, a doorbell on an own vector, or the end of a quiet period that
+ * completes the greeting. It stays the same for the
  * peer's whole life, across reconnects.
  *
  * Threading: one thread at a time calls the functions of a peer. Two
@@ -411,7 +414,8 @@ struct ivshmem_peer_config {
  * @retval -EINVAL NULL config, ops or out; vectors above
  *         IVSHMEM_MAX_VECTORS; unknown flags
  * @retval -ENOMEM out of memory
- * @retval other negative errno from epoll_create1 (e.g. -EMFILE)
+ * @retval other negative errno from epoll_create1 or timerfd_create
+ *         (e.g. -EMFILE)
  */
 IVSHMEM_EXPORT int ivshmem_peer_new(const struct ivshmem_peer_config *config,
 				    const struct ivshmem_peer_ops *ops,

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,8 +31,20 @@
 #define PAGE_IDS (1u << PAGE_SHIFT_ID)
 #define NPAGES (IVSHMEM_MAX_PEERS / PAGE_IDS)
 
-/* epoll tag of the socket; own vectors are tagged with their number. */
+/* epoll tags of the socket and the timer; own vectors are tagged with
+ * their number. */
 #define TAG_SOCK (1ull << 32)
+#define TAG_TIMER (1ull << 33)
+
+/*
+ * How long the stream must stay quiet, in the middle of the own vectors,
+ * before the greeting counts as complete with fewer than expected (the
+ * server has fewer vectors than configured), or, with no count known at
+ * all, with what arrived. One empty read is not enough: the server's
+ * greeting may arrive in several writes.
+ */
+#define QUIET_SHORT_MS 250
+#define QUIET_UNKNOWN_MS 50
 
 #define KNOWN_FLAGS IVSHMEM_PEER_NO_MAP
 
@@ -52,6 +65,7 @@ struct ivshmem_peer {
 	unsigned cap;           /* vectors kept per peer */
 
 	int epfd;
+	int timer;              /* timerfd for the greeting's end */
 	int sock;               /* -1 when not connected */
 	unsigned gen;           /* bumped by every connect and disconnect */
 	enum ivshmem_peer_state state;
@@ -89,6 +103,16 @@ static void close_fd(int *fd)
 		close(*fd);
 		*fd = -1;
 	}
+}
+
+static void timer_arm(struct ivshmem_peer *p, int ms)
+{
+	struct itimerspec its = {
+		.it_value.tv_sec = ms / 1000,
+		.it_value.tv_nsec = (long)(ms % 1000) * 1000000,
+	};
+
+	timerfd_settime(p->timer, 0, &its, NULL);
 }
 
 /* ---- the peer table ---------------------------------------------------- */
@@ -224,6 +248,7 @@ static void conn_close(struct ivshmem_peer *p, bool violation)
 		close_fd(&p->sock);
 	}
 	ivshmem_inbuf_clear(&p->in);
+	timer_arm(p, 0);
 	p->gen++;
 	if (violation) {
 		table_clear(p);
@@ -251,6 +276,7 @@ static void become_ready(struct ivshmem_peer *p)
 	struct rpeer *own = lookup(p, p->id);
 
 	assert(own);
+	timer_arm(p, 0);
 	own->announced = true;
 	p->state = IVSHMEM_PEER_READY;
 	peer_log(p, IVSHMEM_LOG_DEBUG, "ready: ID %d, %u vectors, %u peers",
@@ -419,16 +445,34 @@ static int take_msg(struct ivshmem_peer *p, int64_t value, int fd)
 }
 
 /*
- * The stream paused (or ended) with the own vectors arriving last: the
- * greeting is over unless a known count says more own vectors are due.
+ * The stream paused in the middle of the own vectors, the last block of
+ * the greeting (a known count completes it at once in take_vector). Wait
+ * for quiet before taking it as complete; an end of the stream is final.
  */
-static void stream_paused(struct ivshmem_peer *p)
+static void stream_paused(struct ivshmem_peer *p, bool ended)
 {
-	if (p->state != IVSHMEM_PEER_CONNECTING || p->pending != p->id)
+	struct rpeer *own;
+
+	if (p->state != IVSHMEM_PEER_CONNECTING || p->pending < 0 ||
+	    p->pending != p->id)
 		return;
-	if (p->others_vec && lookup(p, p->id)->nvec < p->others_vec)
+	own = lookup(p, p->id);
+	if (ended) {
+		block_finish(p);
 		return;
-	block_finish(p);
+	}
+	timer_arm(p, block_target(p, own) ? QUIET_SHORT_MS : QUIET_UNKNOWN_MS);
+}
+
+static void timer_fired(struct ivshmem_peer *p)
+{
+	uint64_t n;
+
+	if (read(p->timer, &n, sizeof(n)) != sizeof(n))
+		return;
+	if (p->state == IVSHMEM_PEER_CONNECTING && p->pending >= 0 &&
+	    p->pending == p->id)
+		block_finish(p);
 }
 
 /* Errors of the stream itself, as opposed to the socket's. */
@@ -447,11 +491,11 @@ static int read_socket(struct ivshmem_peer *p)
 		int r = ivshmem_wire_recv(p->sock, &p->in, &value, &fd);
 
 		if (r == -EAGAIN) {
-			stream_paused(p);
+			stream_paused(p, false);
 			return 0;
 		}
 		if (r == 0) {
-			stream_paused(p);
+			stream_paused(p, true);
 			if (p->gen != gen)
 				return 0;
 			return conn_fail(p, p->nmsgs ? -ECONNRESET :
@@ -481,9 +525,17 @@ int ivshmem_peer_new(const struct ivshmem_peer_config *config,
 	if (!p)
 		return -ENOMEM;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (p->epfd < 0) {
+	p->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (p->epfd < 0 || p->timer < 0 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->timer,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.u64 = TAG_TIMER }) < 0) {
 		int err = -errno;
 
+		if (p->epfd >= 0)
+			close(p->epfd);
+		if (p->timer >= 0)
+			close(p->timer);
 		free(p);
 		return err;
 	}
@@ -514,6 +566,7 @@ void ivshmem_peer_free(struct ivshmem_peer *p)
 		free(p->pages[i]);
 	if (p->shm)
 		munmap(p->shm, p->shm_size);
+	close(p->timer);
 	close(p->epfd);
 	free(p);
 }
@@ -653,6 +706,8 @@ int ivshmem_peer_dispatch(struct ivshmem_peer *p)
 
 			if (r < 0)
 				ret = r;
+		} else if (ev[i].data.u64 == TAG_TIMER) {
+			timer_fired(p);
 		} else {
 			read_vector(p, (unsigned)ev[i].data.u64);
 		}
