@@ -187,20 +187,10 @@ static void rec_free(struct rec *r)
 	r->peer = NULL;
 }
 
-/*
- * ivshmem_peer_connect(), retrying for a while on -ECONNREFUSED:
- * tserver_start() returns once the socket file exists, which is between
- * the server's bind() and its listen().
- */
-static int connect_retry(struct rec *r, const char *path)
+/* tserver_start() returned once the server listens: no retry needed. */
+static int peer_connect(struct rec *r, const char *path)
 {
-	double deadline = now_seconds() + 5;
-	int ret;
-
-	while ((ret = ivshmem_peer_connect(r->peer, path)) == -ECONNREFUSED &&
-	       now_seconds() < deadline)
-		usleep(2000);
-	return ret;
+	return ivshmem_peer_connect(r->peer, path);
 }
 
 /* Wait up to ms for the peer's fd, then dispatch. */
@@ -295,7 +285,7 @@ START_TEST(two_peers_and_a_restart)
 	/* Both become ready; each sees the other. */
 	rec_new(a);
 	rec_new(b);
-	ck_assert_int_eq(connect_retry(a, sock), 0);
+	ck_assert_int_eq(peer_connect(a, sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
 	id_a = ivshmem_peer_get_id(a->peer);
 	ck_assert_int_ge(id_a, 0);
@@ -304,7 +294,7 @@ START_TEST(two_peers_and_a_restart)
 	ck_assert_uint_eq(ev_count(a, EV_READY, 0), 1);
 	ck_assert(shm_exists(shm_name));
 
-	ck_assert_int_eq(connect_retry(b, sock), 0);
+	ck_assert_int_eq(peer_connect(b, sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(b->peer, WAIT_MS), 0);
 	id_b = ivshmem_peer_get_id(b->peer);
 	ck_assert_int_ge(id_b, 0);
@@ -397,7 +387,7 @@ START_TEST(two_peers_and_a_restart)
 	 * same address, now the new (zeroed) shared memory. */
 	s2 = start_server(args);
 	warnings_ok = false;
-	ck_assert_int_eq(connect_retry(a, sock), 0);
+	ck_assert_int_eq(peer_connect(a, sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
 	ck_assert_uint_eq(ev_count(a, EV_READY, 0), 2);
 	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, &map_a2, &size_a), 0);
@@ -441,12 +431,12 @@ START_TEST(max_peers_refuses)
 	g_strlcpy(shm_name, s->shm_name, sizeof(shm_name));
 	rec_new(a);
 	rec_new(b);
-	ck_assert_int_eq(connect_retry(a, s->sock), 0);
+	ck_assert_int_eq(peer_connect(a, s->sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
 	ck_assert_int_eq(ivshmem_peer_get_id(a->peer), 0);
 
 	warnings_ok = true;
-	ck_assert_int_eq(connect_retry(b, s->sock), 0);
+	ck_assert_int_eq(peer_connect(b, s->sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(b->peer, WAIT_MS),
 			 -ECONNREFUSED);
 	ck_assert_int_eq(ivshmem_peer_get_state(b->peer),

@@ -5,6 +5,10 @@
  * the guest through the qtest protocol: it programs PCI config space, maps
  * the BARs, reads the registers and the shared memory, rings doorbells, and
  * watches MSI-X for the interrupts the peer sends.
+ *
+ * Two kinds of peer face QEMU: the test-common tpeer, which checks the
+ * protocol stream message by message, and (the lib_* tests) the library's
+ * own peer side, ivshmem_peer_*, driven by a plain poll() loop.
  */
 #include <check.h>
 #include <errno.h>
@@ -86,6 +90,25 @@ static struct {
 	uint64_t table, pba;    /* guest addresses of the MSI-X table and PBA */
 	uint64_t bar0_size, bar1_size, bar2_size;
 	uint8_t *shm;           /* the peer's mapping of the shared memory */
+
+	/* lib_* tests: a library peer instead of the tpeer */
+	struct ivshmem_peer *lp;
+	struct {
+		int id;                 /* its own ID */
+		uint8_t *shm;           /* its mapping */
+		uint64_t shm_size;
+		unsigned njoined, nleft, nready;
+		int ready_vectors;      /* own vectors when ready came */
+		int joined_id, left_id;
+		unsigned joined_vectors;
+		uint64_t bells[VECTORS];        /* doorbell counts by vector */
+		unsigned ncalls[VECTORS];       /* doorbell callbacks */
+		unsigned stray;         /* doorbells on other vectors */
+		int disconnected;       /* the error, 0 if none */
+		bool echo;              /* ring QEMU back from the callback */
+		int echo_err;           /* the first ring-back error */
+		unsigned nlog;          /* warnings and errors logged */
+	} lib;
 } t;
 
 /* ---- cleanup, also for a child that died ------------------------------- */
@@ -484,11 +507,10 @@ static int wait_qemu_join(void)
 	return id;
 }
 
-static void setup(void)
+/* What every fixture starts with: fresh state and a server. */
+static void fixture_begin(void)
 {
 	const char *args[] = { "-n", G_STRINGIFY(VECTORS), NULL };
-	bool is64, prefetch;
-	int lfd, slot;
 
 	reap_leftovers();
 	memset(&t, 0, sizeof(t));
@@ -497,13 +519,12 @@ static void setup(void)
 
 	ck_assert_int_eq(tserver_start(&left->srv, args), 0);
 	left->srv_up = true;
-	ck_assert_int_eq(tpeer_connect(&t.peer, left->srv.sock, VECTORS,
-				       true), 0);
-	t.peer_up = true;
-	ck_assert_int_eq(tpeer_greet(&t.peer, 5000), 0);
-	t.shm = mmap(NULL, t.peer.shm_size, PROT_READ | PROT_WRITE,
-		     MAP_SHARED, t.peer.shm_fd, 0);
-	ck_assert(t.shm != MAP_FAILED);
+}
+
+/* Start QEMU with the device on the server and take its qtest connection. */
+static void qemu_start(void)
+{
+	int lfd;
 
 	snprintf(left->dir, sizeof(left->dir), "/tmp/ivshmem-qemu-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(left->dir));
@@ -516,8 +537,13 @@ static void setup(void)
 	close(lfd);
 	unlink(left->qsock);
 	left->qsock[0] = '\0';
+}
 
-	t.qemu_id = wait_qemu_join();
+/* Find the device on bus 0, place its BARs, enable decoding and DMA. */
+static void device_setup(void)
+{
+	bool is64, prefetch;
+	int slot;
 
 	for (slot = 0; slot < 32; slot++) {
 		t.dev = (uint32_t)slot << 11;
@@ -535,6 +561,205 @@ static void setup(void)
 	ck_assert_msg(is64 && prefetch, "BAR2 is not 64-bit prefetchable");
 	/* Memory decoding for the BARs, bus mastering for the MSI writes. */
 	cfg_write16(0x04, 0x0006);
+}
+
+static void setup(void)
+{
+	fixture_begin();
+	ck_assert_int_eq(tpeer_connect(&t.peer, left->srv.sock, VECTORS,
+				       true), 0);
+	t.peer_up = true;
+	ck_assert_int_eq(tpeer_greet(&t.peer, 5000), 0);
+	t.shm = mmap(NULL, t.peer.shm_size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, t.peer.shm_fd, 0);
+	ck_assert(t.shm != MAP_FAILED);
+
+	qemu_start();
+	t.qemu_id = wait_qemu_join();
+	device_setup();
+}
+
+/* ---- the library peer -------------------------------------------------- */
+
+static void lib_ready(void *user, struct ivshmem_peer *peer)
+{
+	int id = ivshmem_peer_get_id(peer);
+
+	t.lib.nready++;
+	t.lib.ready_vectors = ivshmem_peer_get_vectors(peer, id);
+}
+
+static void lib_joined(void *user, struct ivshmem_peer *peer, int id,
+		       unsigned vectors)
+{
+	t.lib.njoined++;
+	t.lib.joined_id = id;
+	t.lib.joined_vectors = vectors;
+}
+
+static void lib_left(void *user, struct ivshmem_peer *peer, int id)
+{
+	t.lib.nleft++;
+	t.lib.left_id = id;
+}
+
+static void lib_doorbell(void *user, struct ivshmem_peer *peer,
+			 unsigned vector, uint64_t count)
+{
+	int r;
+
+	if (vector >= VECTORS) {
+		t.lib.stray++;
+		return;
+	}
+	t.lib.bells[vector] += count;
+	t.lib.ncalls[vector]++;
+	if (!t.lib.echo)
+		return;
+	/* Ring QEMU back on the same vector, from inside the callback. */
+	r = ivshmem_peer_ring(peer, t.qemu_id, vector);
+	if (r < 0 && !t.lib.echo_err)
+		t.lib.echo_err = r;
+}
+
+static void lib_disconnected(void *user, struct ivshmem_peer *peer,
+			     int error)
+{
+	if (!t.lib.disconnected)
+		t.lib.disconnected = error ? error : -EINVAL;
+}
+
+/* Into the test's log, debug messages excepted. */
+static void lib_log(void *user, int priority, const char *fmt, va_list ap)
+{
+	if (priority >= IVSHMEM_LOG_DEBUG)
+		return;
+	if (priority <= IVSHMEM_LOG_WARNING)
+		t.lib.nlog++;
+	fprintf(stderr, "libivshmem <%d>: ", priority);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+static const struct ivshmem_peer_ops lib_ops = {
+	.ready = lib_ready,
+	.joined = lib_joined,
+	.left = lib_left,
+	.doorbell = lib_doorbell,
+	.disconnected = lib_disconnected,
+	.log = lib_log,
+};
+
+/*
+ * One turn of the caller's loop: wait up to @ms for the peer's fd, then
+ * dispatch (also when nothing is ready: it must not block). The connection
+ * to the server must survive.
+ */
+static void lib_pump(int ms)
+{
+	struct pollfd pfd = { .fd = ivshmem_peer_get_fd(t.lp),
+			      .events = POLLIN };
+	int r;
+
+	ck_assert_int_ge(pfd.fd, 0);
+	if (poll(&pfd, 1, ms) < 0)
+		ck_assert_msg(errno == EINTR, "poll: %s", strerror(errno));
+	r = ivshmem_peer_dispatch(t.lp);
+	ck_assert_msg(r == 0, "ivshmem_peer_dispatch: %d (%s)", r,
+		      ivshmem_strerror(r));
+	ck_assert_msg(!t.lib.disconnected, "library peer disconnected: %s",
+		      ivshmem_strerror(t.lib.disconnected));
+}
+
+/* Dispatch until vector v has been rung at least n times in all, or ms. */
+static void lib_wait_bell(unsigned v, uint64_t n, int ms)
+{
+	double deadline = now_seconds() + ms / 1000.0;
+
+	while (t.lib.bells[v] < n && now_seconds() < deadline)
+		lib_pump(10);
+}
+
+static void lib_clear_bells(void)
+{
+	memset(t.lib.bells, 0, sizeof(t.lib.bells));
+	memset(t.lib.ncalls, 0, sizeof(t.lib.ncalls));
+}
+
+/* Nothing rung, on any vector (after dispatching whatever is pending). */
+static void lib_assert_quiet(void)
+{
+	lib_pump(50);
+	for (unsigned v = 0; v < VECTORS; v++)
+		ck_assert_msg(!t.lib.ncalls[v], "vector %u rung %" PRIu64
+			      " times in %u callbacks", v, t.lib.bells[v],
+			      t.lib.ncalls[v]);
+	ck_assert_uint_eq(t.lib.stray, 0);
+}
+
+/* Dispatch until the library peer reports a join; returns the ID. */
+static int lib_wait_qemu_join(void)
+{
+	double deadline = now_seconds() + 30;
+
+	while (!t.lib.njoined && now_seconds() < deadline)
+		lib_pump(50);
+	ck_assert_msg(t.lib.njoined, "library peer: QEMU did not join");
+	ck_assert_uint_eq(t.lib.njoined, 1);
+	ck_assert_int_ne(t.lib.joined_id, t.lib.id);
+	return t.lib.joined_id;
+}
+
+/* tserver_start() returned once the server listens: no retry needed. */
+static int lib_connect(const char *path)
+{
+	return ivshmem_peer_connect(t.lp, path);
+}
+
+/*
+ * Like setup(), with a library peer in place of the tpeer: it is READY
+ * before QEMU starts, so it sees QEMU join.
+ */
+static void setup_lib(void)
+{
+	struct ivshmem_peer_config cfg = { .vectors = VECTORS };
+	void *addr = NULL;
+	double deadline;
+	int r;
+
+	fixture_begin();
+	t.lib.id = t.lib.joined_id = t.lib.left_id = -1;
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &lib_ops, NULL, &t.lp), 0);
+	ck_assert_int_eq(ivshmem_peer_get_state(t.lp), IVSHMEM_PEER_IDLE);
+	r = lib_connect(left->srv.sock);
+	ck_assert_msg(r == 0, "ivshmem_peer_connect: %d (%s)", r,
+		      ivshmem_strerror(r));
+	r = ivshmem_peer_wait_ready(t.lp, 5000);
+	ck_assert_msg(r == 0, "ivshmem_peer_wait_ready: %d (%s)", r,
+		      ivshmem_strerror(r));
+	ck_assert_int_eq(ivshmem_peer_get_state(t.lp), IVSHMEM_PEER_READY);
+	ck_assert_uint_eq(t.lib.nready, 1);
+	ck_assert_uint_eq(t.lib.njoined, 0);
+	t.lib.id = ivshmem_peer_get_id(t.lp);
+	ck_assert_int_ge(t.lib.id, 0);
+	/*
+	 * The peer is configured with the server's vector count, so it must
+	 * be ready only with all of them (lib_join checks ready_vectors).
+	 * The other tests need them all: dispatch until they are there.
+	 */
+	deadline = now_seconds() + 5;
+	while (ivshmem_peer_get_vectors(t.lp, t.lib.id) < VECTORS &&
+	       now_seconds() < deadline)
+		lib_pump(10);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(t.lp, t.lib.id), VECTORS);
+	ck_assert_int_eq(ivshmem_peer_get_shm(t.lp, &addr, &t.lib.shm_size),
+			 0);
+	ck_assert_ptr_nonnull(addr);
+	t.lib.shm = addr;
+
+	qemu_start();
+	t.qemu_id = lib_wait_qemu_join();
+	device_setup();
 }
 
 static void teardown(void)
@@ -558,6 +783,9 @@ static void teardown(void)
 		}
 		left->qemu = 0;
 	}
+	/* The library peer after QEMU, before the server: all leave. */
+	ivshmem_peer_free(t.lp);
+	t.lp = NULL;
 	if (t.shm && t.shm != MAP_FAILED)
 		munmap(t.shm, t.peer.shm_size);
 	t.shm = NULL;
@@ -670,15 +898,15 @@ START_TEST(doorbell_to_peer)
 }
 END_TEST
 
-START_TEST(doorbell_from_peer)
+/*
+ * QEMU delivers a peer's interrupt only through MSI-X (without it the event
+ * is consumed and dropped): enable it, every vector masked, with vector v
+ * writing MSI_DATA(v) to MSI_ADDR(v) in guest RAM.
+ */
+static void msix_setup(void)
 {
 	uint32_t ctrl, tab, pba;
 
-	/*
-	 * QEMU delivers a peer's interrupt only through MSI-X (without it
-	 * the event is consumed and dropped): enable it, with each vector
-	 * writing MSI_DATA(v) to MSI_ADDR(v) in guest RAM.
-	 */
 	t.msix_cap = find_capability(PCI_CAP_ID_MSIX);
 	ck_assert_msg(t.msix_cap, "no MSI-X capability");
 	ctrl = cfg_read16(t.msix_cap + 2);
@@ -708,13 +936,21 @@ START_TEST(doorbell_from_peer)
 			  (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL),
 			  MSIX_CTRL_ENABLE);
 	ck_assert_uint_eq(readl(t.pba) & ((1u << VECTORS) - 1), 0);
+}
 
+/*
+ * After msix_setup(): ring(v) must interrupt QEMU on vector v and no other.
+ * Masked, the interrupt is held as the pending bit; unmasking delivers it;
+ * unmasked, it is delivered directly. Leaves every vector unmasked.
+ */
+static void check_interrupts(int (*ring)(unsigned vector))
+{
 	for (unsigned v = 0; v < VECTORS; v++) {
 		uint64_t e = t.table + v * MSIX_ENTRY_SIZE;
 		uint32_t bit = 1u << v;
 
 		/* Masked: the interrupt is held as the vector's pending bit. */
-		ck_assert_int_eq(tpeer_ring(&t.peer, t.qemu_id, v), 0);
+		ck_assert_int_eq(ring(v), 0);
 		ck_assert_msg(poll_readl(t.pba, bit, bit) & bit,
 			      "vector %u: pending bit not set", v);
 		ck_assert_uint_eq(readl(t.pba) & ((1u << VECTORS) - 1), bit);
@@ -729,7 +965,7 @@ START_TEST(doorbell_from_peer)
 		writel(MSI_ADDR(v), 0);
 
 		/* Unmasked: delivered directly. */
-		ck_assert_int_eq(tpeer_ring(&t.peer, t.qemu_id, v), 0);
+		ck_assert_int_eq(ring(v), 0);
 		ck_assert_uint_eq(poll_readl(MSI_ADDR(v), ~0u, MSI_DATA(v)),
 				  MSI_DATA(v));
 		ck_assert_uint_eq(readl(t.pba) & bit, 0);
@@ -738,6 +974,17 @@ START_TEST(doorbell_from_peer)
 				ck_assert_uint_eq(readl(MSI_ADDR(o)), 0);
 		writel(MSI_ADDR(v), 0);
 	}
+}
+
+static int tpeer_ring_qemu(unsigned vector)
+{
+	return tpeer_ring(&t.peer, t.qemu_id, vector);
+}
+
+START_TEST(doorbell_from_peer)
+{
+	msix_setup();
+	check_interrupts(tpeer_ring_qemu);
 }
 END_TEST
 
@@ -763,6 +1010,225 @@ START_TEST(leave_on_exit)
 	ck_assert_int_eq(tpeer_fd(&t.peer, t.qemu_id, 0), -1);
 	/* The server is still there for the remaining peer. */
 	ck_assert(tserver_alive(&left->srv));
+}
+END_TEST
+
+/* ---- the library peer and QEMU ----------------------------------------- */
+
+START_TEST(lib_join)
+{
+	int ids[4] = { -1, -1, -1, -1 };
+
+	/* The ID the library announced is QEMU's IVPOSITION, with both
+	 * vectors of the device. */
+	ck_assert_uint_eq(readl(BAR0_ADDR + REG_IVPOSITION),
+			  (uint32_t)t.qemu_id);
+	ck_assert_uint_eq(t.lib.joined_vectors, VECTORS);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(t.lp, t.qemu_id), VECTORS);
+	ck_assert_int_eq(ivshmem_peer_get_peers(t.lp, ids, 4), 1);
+	ck_assert_int_eq(ids[0], t.qemu_id);
+	ck_assert_int_eq(ivshmem_peer_get_state(t.lp), IVSHMEM_PEER_READY);
+	/* Configured for VECTORS, and the server has VECTORS: ready came
+	 * with all of them (header: ready when it holds that many). */
+	ck_assert_msg(t.lib.ready_vectors == VECTORS,
+		      "ready with %d own vectors of %d", t.lib.ready_vectors,
+		      VECTORS);
+	/* Its mapping is the whole of the device's BAR2. */
+	ck_assert_uint_eq(t.lib.shm_size, t.bar2_size);
+	ck_assert_uint_eq(t.lib.shm_size, 4u << 20);
+
+	/* Nothing else comes: no second join, no leave, no doorbell. */
+	lib_assert_quiet();
+	ck_assert_uint_eq(t.lib.njoined, 1);
+	ck_assert_uint_eq(t.lib.nleft, 0);
+	ck_assert_uint_eq(t.lib.nready, 1);
+	ck_assert_uint_eq(t.lib.nlog, 0);
+}
+END_TEST
+
+START_TEST(lib_shared_memory)
+{
+	uint8_t out[4096], in[4096];
+	uint64_t far = t.lib.shm_size - 256;
+
+	/* Guest writes through BAR2, the library's mapping reads. */
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 13 + 1);
+	mem_write(BAR2_ADDR, out, sizeof(out));
+	ck_assert_mem_eq(t.lib.shm, out, sizeof(out));
+	for (size_t i = 0; i < 256; i++)
+		out[i] = (uint8_t)(0xa5 ^ i);
+	mem_write(BAR2_ADDR + far, out, 256);
+	ck_assert_mem_eq(t.lib.shm + far, out, 256);
+
+	/* The library's mapping writes, the guest reads. */
+	for (size_t i = 0; i < sizeof(out); i++)
+		t.lib.shm[0x10000 + i] = (uint8_t)(i * 5 + 0x33);
+	mem_read(BAR2_ADDR + 0x10000, in, sizeof(in));
+	ck_assert_mem_eq(in, t.lib.shm + 0x10000, sizeof(in));
+
+	/* Aligned dword accesses, in both directions. */
+	writel(BAR2_ADDR + 0x2000, 0x11223344);
+	ck_assert_uint_eq(t.lib.shm[0x2000], 0x44);
+	ck_assert_uint_eq(t.lib.shm[0x2003], 0x11);
+	memcpy(t.lib.shm + 0x2004, "\x0a\x0b\x0c\x0d", 4);
+	ck_assert_uint_eq(readl(BAR2_ADDR + 0x2004), 0x0d0c0b0a);
+}
+END_TEST
+
+START_TEST(lib_doorbell_from_qemu)
+{
+	for (unsigned v = 0; v < VECTORS; v++) {
+		uint32_t val = (uint32_t)t.lib.id << 16 | v;
+
+		/* QEMU may still be reading its greeting (see
+		 * doorbell_to_peer): a doorbell to a peer it does not know
+		 * yet is dropped. */
+		lib_clear_bells();
+		for (int i = 0; i < 50 && !t.lib.bells[v]; i++) {
+			writel(BAR0_ADDR + REG_DOORBELL, val);
+			lib_wait_bell(v, 1, 200);
+		}
+		ck_assert_msg(t.lib.bells[v], "vector %u: no doorbell", v);
+		/* Only the vector that was rung. */
+		t.lib.ncalls[v] = 0;
+		lib_assert_quiet();
+		for (unsigned o = 0; o < VECTORS; o++)
+			if (o != v)
+				ck_assert_uint_eq(t.lib.bells[o], 0);
+	}
+
+	/* Known to be connected now: one callback, count 1, per doorbell. */
+	for (unsigned v = 0; v < VECTORS; v++) {
+		lib_clear_bells();
+		writel(BAR0_ADDR + REG_DOORBELL, (uint32_t)t.lib.id << 16 | v);
+		lib_wait_bell(v, 1, 5000);
+		lib_pump(50);
+		ck_assert_uint_eq(t.lib.bells[v], 1);
+		ck_assert_uint_eq(t.lib.ncalls[v], 1);
+		for (unsigned o = 0; o < VECTORS; o++)
+			if (o != v)
+				ck_assert_uint_eq(t.lib.ncalls[o], 0);
+	}
+
+	/* Three doorbells before the peer looks: an eventfd counts, so one
+	 * callback with count 3. QEMU writes the eventfd before qtest
+	 * answers. */
+	lib_clear_bells();
+	for (int i = 0; i < 3; i++)
+		writel(BAR0_ADDR + REG_DOORBELL,
+		       (uint32_t)t.lib.id << 16 | (VECTORS - 1));
+	lib_wait_bell(VECTORS - 1, 3, 5000);
+	lib_pump(50);
+	ck_assert_uint_eq(t.lib.bells[VECTORS - 1], 3);
+	ck_assert_uint_eq(t.lib.ncalls[VECTORS - 1], 1);
+	ck_assert_uint_eq(t.lib.ncalls[0], 0);
+	ck_assert_uint_eq(t.lib.stray, 0);
+
+	/* A vector the library peer does not have: QEMU drops it. */
+	lib_clear_bells();
+	writel(BAR0_ADDR + REG_DOORBELL, (uint32_t)t.lib.id << 16 | VECTORS);
+	lib_assert_quiet();
+}
+END_TEST
+
+static int lib_ring_qemu(unsigned vector)
+{
+	return ivshmem_peer_ring(t.lp, t.qemu_id, vector);
+}
+
+START_TEST(lib_doorbell_to_qemu)
+{
+	msix_setup();
+	check_interrupts(lib_ring_qemu);
+
+	/* QEMU has VECTORS vectors: one more is refused, nothing sent. */
+	ck_assert_int_eq(ivshmem_peer_ring(t.lp, t.qemu_id, VECTORS),
+			 -ERANGE);
+	usleep(50000);
+	ck_assert_uint_eq(readl(t.pba) & ((1u << VECTORS) - 1), 0);
+	for (unsigned o = 0; o < VECTORS; o++)
+		ck_assert_uint_eq(readl(MSI_ADDR(o)), 0);
+	/* Ringing QEMU is not reported back to the ringer. */
+	lib_assert_quiet();
+}
+END_TEST
+
+START_TEST(lib_ping_pong)
+{
+	msix_setup();
+	for (unsigned v = 0; v < VECTORS; v++)
+		writel(t.table + v * MSIX_ENTRY_SIZE + MSIX_ENTRY_CTRL, 0);
+	t.lib.echo = true;
+
+	/* Guest rings the library peer, whose doorbell callback rings QEMU
+	 * back on the same vector: the MSI arrives. First once per vector,
+	 * retrying while QEMU may not know the library peer yet. */
+	for (unsigned v = 0; v < VECTORS; v++) {
+		for (int i = 0; i < 50 && !t.lib.bells[v]; i++) {
+			writel(BAR0_ADDR + REG_DOORBELL,
+			       (uint32_t)t.lib.id << 16 | v);
+			lib_wait_bell(v, 1, 200);
+		}
+		ck_assert_msg(t.lib.bells[v], "vector %u: no doorbell", v);
+		ck_assert_int_eq(t.lib.echo_err, 0);
+		ck_assert_uint_eq(poll_readl(MSI_ADDR(v), ~0u, MSI_DATA(v)),
+				  MSI_DATA(v));
+		writel(MSI_ADDR(v), 0);
+	}
+
+	/* Then round trips, alternating vectors, each one checked. */
+	for (unsigned i = 0; i < 40; i++) {
+		unsigned v = i % VECTORS;
+		uint64_t before = t.lib.bells[v];
+
+		writel(BAR0_ADDR + REG_DOORBELL, (uint32_t)t.lib.id << 16 | v);
+		lib_wait_bell(v, before + 1, 5000);
+		ck_assert_uint_eq(t.lib.bells[v], before + 1);
+		ck_assert_int_eq(t.lib.echo_err, 0);
+		ck_assert_uint_eq(poll_readl(MSI_ADDR(v), ~0u, MSI_DATA(v)),
+				  MSI_DATA(v));
+		for (unsigned o = 0; o < VECTORS; o++)
+			if (o != v)
+				ck_assert_uint_eq(readl(MSI_ADDR(o)), 0);
+		writel(MSI_ADDR(v), 0);
+	}
+	ck_assert_uint_eq(t.lib.stray, 0);
+	ck_assert_uint_eq(readl(t.pba) & ((1u << VECTORS) - 1), 0);
+}
+END_TEST
+
+START_TEST(lib_leave_on_exit)
+{
+	double deadline;
+	int status;
+
+	ck_assert_int_eq(kill(left->qemu, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(left->qemu, &status, 0), left->qemu);
+	left->qemu = 0;
+	ck_assert_msg(WIFEXITED(status) || WTERMSIG(status) == SIGTERM,
+		      "QEMU died by signal %d", WTERMSIG(status));
+
+	/* The library peer is told QEMU's ID left, and nothing else. */
+	deadline = now_seconds() + 10;
+	while (!t.lib.nleft && now_seconds() < deadline)
+		lib_pump(50);
+	ck_assert_msg(t.lib.nleft, "library peer: no leave for QEMU");
+	lib_assert_quiet();
+	ck_assert_uint_eq(t.lib.nleft, 1);
+	ck_assert_int_eq(t.lib.left_id, t.qemu_id);
+	ck_assert_uint_eq(t.lib.njoined, 1);
+	ck_assert_int_eq(ivshmem_peer_get_peers(t.lp, NULL, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(t.lp, t.qemu_id), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_ring(t.lp, t.qemu_id, 0), -ENOENT);
+	/* Still connected to the server, which is still there. */
+	ck_assert_int_eq(ivshmem_peer_get_state(t.lp), IVSHMEM_PEER_READY);
+	ck_assert(tserver_alive(&left->srv));
+	/* The own vectors still work: ring oneself. */
+	ck_assert_int_eq(ivshmem_peer_ring(t.lp, t.lib.id, VECTORS - 1), 0);
+	lib_wait_bell(VECTORS - 1, 1, 5000);
+	ck_assert_uint_eq(t.lib.bells[VECTORS - 1], 1);
+	ck_assert_uint_eq(t.lib.ncalls[VECTORS - 1], 1);
 }
 END_TEST
 
@@ -797,6 +1263,17 @@ int main(void)
 	tcase_add_test(tc, doorbell_to_peer);
 	tcase_add_test(tc, doorbell_from_peer);
 	tcase_add_test(tc, leave_on_exit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("library-peer");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup_lib, teardown);
+	tcase_add_test(tc, lib_join);
+	tcase_add_test(tc, lib_shared_memory);
+	tcase_add_test(tc, lib_doorbell_from_qemu);
+	tcase_add_test(tc, lib_doorbell_to_qemu);
+	tcase_add_test(tc, lib_ping_pong);
+	tcase_add_test(tc, lib_leave_on_exit);
 	suite_add_tcase(s, tc);
 	ret = run_suite(s);
 	reap_leftovers();
