@@ -150,6 +150,31 @@ static void make_absolute(char **path)
 	*path = abs;
 }
 
+/*
+ * Say which option getopt_long refused (c is ':' or '?'). A long option
+ * names itself in arg; a short one may sit in a group ("-vQ"), so only
+ * optopt names it. glibc sets optopt to a long option's value when it was
+ * given an argument it does not take ("--keep-shm=x").
+ */
+static const char *bad_option(int c, const char *arg)
+{
+	static char msg[256];
+	const char *eq = strchr(arg, '=');
+
+	if (strncmp(arg, "--", 2) != 0)
+		snprintf(msg, sizeof(msg), c == ':' ?
+			 "option '-%c' needs an argument" :
+			 "unknown option '-%c'", optopt);
+	else if (c == ':')
+		snprintf(msg, sizeof(msg), "option '%s' needs an argument", arg);
+	else if (eq && optopt)
+		snprintf(msg, sizeof(msg), "option '%.*s' takes no argument",
+			 (int)(eq - arg), arg);
+	else
+		snprintf(msg, sizeof(msg), "unknown option '%s'", arg);
+	return msg;
+}
+
 #define fail(...) do { \
 	fprintf(stderr, "ivshmem-server: " __VA_ARGS__); \
 	fputs("\nTry 'ivshmem-server --help' for more information.\n", stderr); \
@@ -239,12 +264,8 @@ int options_parse(int argc, char **argv, struct options *o)
 		case OPT_KEEP_SHM:
 			o->keep_shm = true;
 			break;
-		case ':':
-			fail("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			if (optopt)
-				fail("unknown option '-%c'", optopt);
-			fail("unknown option '%s'", argv[optind - 1]);
+			fail("%s", bad_option(c, argv[optind - 1]));
 		}
 	}
 	if (optind < argc)

@@ -892,6 +892,10 @@ START_TEST(test_bad_arguments)
 	refused("-l", "12Q", NULL, "invalid size '12Q'");
 	refused("-n", "0", NULL, "invalid vector count '0'");
 	refused("-n", "100000", NULL, "invalid vector count '100000'");
+	refused("--keep-shm=x", NULL, NULL,
+		"option '--keep-shm' takes no argument");
+	refused("--bogus", NULL, NULL, "unknown option '--bogus'");
+	refused("-vQ", NULL, NULL, "unknown option '-Q'");
 	/* sun_path holds 107 bytes and a NUL */
 	longpath = g_strdup_printf("/tmp/%0120d", 0);
 	refused("-v", NULL, longpath, "too long");
