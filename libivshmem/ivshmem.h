@@ -303,17 +303,22 @@ IVSHMEM_EXPORT int ivshmem_server_peer_count(const struct ivshmem_server *srv);
  *  -EEXIST           a second shared-memory message
  *  -EIDRM            a leave notice for the peer's own ID
  *  -ESRCH            a leave notice for a peer that is not known
- *  other             a socket error from recvmsg (e.g. -ENOMEM), or an
- *                    error mapping the shared memory
+ *  other             a socket error from recvmsg, or a lack of local
+ *                    resources: memory or fds (-ENOMEM, -EMFILE, -ENOSPC
+ *                    from epoll_ctl), or an error mapping the shared
+ *                    memory
  *
  * The connection is closed in every case. When the server went away
- * (-ECONNRESET, or a socket error from recvmsg) the peer keeps what it
- * received, as PROTOCOL rule 9 says: the mapping, the own eventfds (their
- * doorbells are still reported) and the other peers' eventfds (ringing
- * them still works). After a protocol violation (every other value) the
- * peer closes every fd received on the connection: the peer table's
- * eventfds and the shared-memory fd; only the mapping stays, until the
- * next connect or free, so that pointers into it do not fault.
+ * (-ECONNRESET, a socket error, a local resource error: the "other"
+ * values) the peer keeps what it received, as PROTOCOL rule 9 says: the
+ * mapping, the own eventfds (their doorbells are still reported) and the
+ * other peers' eventfds (ringing them still works). After a protocol
+ * violation (every value named above except -ECONNREFUSED and
+ * -ECONNRESET) the peer closes every fd received on the connection, the
+ * peer table's eventfds and the shared-memory fd, once ops->disconnected
+ * has returned (so that it can first stop other threads that read the own
+ * eventfds); only the mapping stays, until the next connect or free, so
+ * that pointers into it do not fault.
  *
  * More vectors than configured are not an error (as with QEMU's device):
  * the extra fds are closed, and logged once per peer ID.
@@ -341,7 +346,10 @@ enum ivshmem_peer_state {
 
 /** Callbacks from a peer to its caller. All optional. They run inside
  * ivshmem_peer_dispatch() / ivshmem_peer_wait_ready(); they may call any
- * ivshmem_peer_* function except ivshmem_peer_free(). */
+ * ivshmem_peer_* function except ivshmem_peer_free() (not allowed) and
+ * ivshmem_peer_dispatch() / ivshmem_peer_wait_ready() (-EBUSY). A callback
+ * may disconnect or reconnect: the message being taken then belongs to
+ * the old connection and is dropped with it. */
 struct ivshmem_peer_ops {
 	/** The greeting is complete: own ID, shared memory, own vectors
 	 * and the peers already connected (each reported to joined first)
@@ -405,10 +413,12 @@ struct ivshmem_peer_config {
  * peer's whole life, across reconnects.
  *
  * Threading: one thread at a time calls the functions of a peer. Two
- * things may be used from other threads without locking: the shared
- * memory, and the own vector fds from ivshmem_peer_vector_fd() while they
- * are valid (read them to take doorbells; a doorbell read that way is not
- * reported to ops->doorbell).
+ * things may be used from other threads without locking, while they are
+ * valid: the shared memory (until free, or a reconnect to shared memory of
+ * another size), and the own vector fds from ivshmem_peer_vector_fd()
+ * (read them to take doorbells; a doorbell read that way is not reported
+ * to ops->doorbell). The peer's own thread learns of their end first, in
+ * ops->disconnected or before it calls connect or free.
  *
  * @retval 0 success, *out is set
  * @retval -EINVAL NULL config, ops or out; vectors above
@@ -445,7 +455,8 @@ IVSHMEM_EXPORT void ivshmem_peer_free(struct ivshmem_peer *peer);
  * @retval -ENOENT no socket at path (is the server running?)
  * @retval -ECONNREFUSED a socket file nobody listens on (stale)
  * @retval -EAGAIN the server's backlog is full; try again later
- * @retval other negative errno from socket or connect (e.g. -EACCES)
+ * @retval other negative errno from socket, connect or epoll_ctl (e.g.
+ *         -EACCES, -EMFILE)
  */
 IVSHMEM_EXPORT int ivshmem_peer_connect(struct ivshmem_peer *peer,
 					const char *path);
@@ -483,11 +494,13 @@ IVSHMEM_EXPORT int ivshmem_peer_disconnect(struct ivshmem_peer *peer);
 IVSHMEM_EXPORT int ivshmem_peer_get_fd(const struct ivshmem_peer *peer);
 
 /**
- * Do all the work that is ready, without blocking: receive server messages
- * and read the own eventfds, calling the callbacks.
+ * Do the work that is ready, without blocking: receive server messages
+ * (up to 4096 per call; the fd stays readable while more wait) and read
+ * the own eventfds, calling the callbacks.
  *
  * @retval 0 success (also when not connected)
  * @retval -EINVAL NULL peer
+ * @retval -EBUSY called from one of the peer's callbacks
  * @retval <0 the connection ended during this call with this error (the
  *         list above); ops->disconnected was called with the same value
  */
@@ -500,6 +513,7 @@ IVSHMEM_EXPORT int ivshmem_peer_dispatch(struct ivshmem_peer *peer);
  * @retval 0 the peer is ready
  * @retval -EINVAL NULL peer
  * @retval -ENOTCONN not connected (IDLE, or DISCONNECTED before this call)
+ * @retval -EBUSY called from one of the peer's callbacks (and not ready)
  * @retval -ETIMEDOUT not ready in time; the connection stays open
  * @retval <0 the connection ended while waiting (the list above)
  */
@@ -562,7 +576,8 @@ IVSHMEM_EXPORT int ivshmem_peer_get_peers(const struct ivshmem_peer *peer,
  * @retval -EINVAL NULL peer
  * @retval -ENOENT no such peer (or id outside 0..65535)
  * @retval -ERANGE the peer has no vector @p vector
- * @retval -EAGAIN the eventfd counter is full (never in practice)
+ * @retval -EAGAIN the eventfd counter is full (never in practice; checked
+ *         without blocking also for an eventfd that is not non-blocking)
  * @retval other negative errno from write
  */
 IVSHMEM_EXPORT int ivshmem_peer_ring(struct ivshmem_peer *peer, int id,
@@ -571,8 +586,9 @@ IVSHMEM_EXPORT int ivshmem_peer_ring(struct ivshmem_peer *peer, int id,
 /**
  * The own eventfd of vector @p vector, for callers who poll it directly on
  * a hot path. Non-blocking; owned by the peer; valid until the next
- * connect or free. Reading it takes the doorbell (ops->doorbell is then
- * not called for it).
+ * connect or free, or until ops->disconnected returns after a protocol
+ * violation. Reading it takes the doorbell (ops->doorbell is then not
+ * called for it).
  * @retval >=0 the fd
  * @retval -EINVAL NULL peer
  * @retval -ENODATA no own vectors yet
@@ -582,10 +598,12 @@ IVSHMEM_EXPORT int ivshmem_peer_vector_fd(const struct ivshmem_peer *peer,
 					  unsigned vector);
 
 /**
- * A sentence describing @p error (a negative errno value, as returned or
- * reported by this library), with the protocol meaning of the values
- * listed above, e.g. "The server sent the shared memory a second time".
- * Never NULL.
+ * A sentence describing @p error, a negative errno value that ended a
+ * peer's connection (ops->disconnected, or the return value of
+ * ivshmem_peer_dispatch() or ivshmem_peer_wait_ready()), with the protocol
+ * meaning of the values listed above, e.g. "The server sent the shared
+ * memory a second time"; other values get strerror's text. For the other
+ * functions' errors, use strerror(). Never NULL; thread-safe.
  */
 IVSHMEM_EXPORT const char *ivshmem_strerror(int error);
 

@@ -46,6 +46,13 @@
 #define QUIET_SHORT_MS 250
 #define QUIET_UNKNOWN_MS 50
 
+/* Messages taken per dispatch, so a server that never stops sending
+ * cannot hold the caller (or the own doorbells) forever. */
+#define MSG_BUDGET 4096
+
+/* The greeting's first three messages: version, ID, shared memory. */
+#define GREETING_HEAD 3
+
 #define KNOWN_FLAGS IVSHMEM_PEER_NO_MAP
 
 struct rpeer {
@@ -53,6 +60,7 @@ struct rpeer {
 	unsigned nvec;
 	bool announced;         /* reported to ops->joined (or own: ready) */
 	bool warned_extra;      /* extra vectors logged */
+	uint64_t blocking;      /* vectors whose eventfd lacks O_NONBLOCK */
 	int fd[];               /* p->cap eventfds, nvec of them valid */
 };
 
@@ -70,8 +78,9 @@ struct ivshmem_peer {
 	unsigned gen;           /* bumped by every connect and disconnect */
 	enum ivshmem_peer_state state;
 	int last_error;
+	unsigned depth;         /* dispatch running (callbacks may not nest) */
 	struct ivshmem_inbuf in;
-	unsigned nmsgs;         /* messages taken on this connection */
+	unsigned nmsgs;         /* messages taken, up to GREETING_HEAD */
 
 	int id;                 /* own ID, -1 before it is known */
 	int shm_fd;
@@ -219,14 +228,27 @@ static int shm_take(struct ivshmem_peer *p, int fd)
 		return -EFBIG;
 
 	if (!(p->flags & IVSHMEM_PEER_NO_MAP)) {
-		bool same = p->shm && p->shm_size == size;
-
-		addr = mmap(same ? p->shm : NULL, size, PROT_READ | PROT_WRITE,
-			    MAP_SHARED | (same ? MAP_FIXED : 0), fd, 0);
+		addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			    0);
 		if (addr == MAP_FAILED)
 			return errno == EOVERFLOW ? -EFBIG : -errno;
-		if (p->shm && !same)
+		/* Same size: move the new mapping over the old one in one
+		 * step, so the old address never becomes a hole. */
+		if (p->shm && p->shm_size == size) {
+			void *moved = mremap(addr, size, size,
+					     MREMAP_MAYMOVE | MREMAP_FIXED,
+					     p->shm);
+
+			if (moved == MAP_FAILED) {
+				int err = -errno;
+
+				munmap(addr, size);
+				return err;
+			}
+			addr = moved;
+		} else if (p->shm) {
 			munmap(p->shm, p->shm_size);
+		}
 	}
 	p->shm = addr;
 	p->shm_size = size;
@@ -256,16 +278,28 @@ static void conn_close(struct ivshmem_peer *p, bool violation)
 	}
 }
 
+/*
+ * After a violation, what was received is closed once ops->disconnected
+ * has returned, so that it can first tell other threads reading the own
+ * eventfds to stop. Unless it reconnected, which starts afresh anyway.
+ */
 static int conn_fail(struct ivshmem_peer *p, int err, bool violation)
 {
+	unsigned gen;
+
 	assert(err < 0);
-	conn_close(p, violation);
+	conn_close(p, false);
+	gen = p->gen;
 	p->state = IVSHMEM_PEER_DISCONNECTED;
 	p->last_error = err;
 	peer_log(p, violation ? IVSHMEM_LOG_WARNING : IVSHMEM_LOG_INFO,
 		 "disconnected: %s", ivshmem_strerror(err));
 	if (p->ops.disconnected)
 		p->ops.disconnected(p->user, p, err);
+	if (violation && p->gen == gen) {
+		table_clear(p);
+		close_fd(&p->shm_fd);
+	}
 	return err;
 }
 
@@ -331,8 +365,16 @@ static int take_vector(struct ivshmem_peer *p, int id, int fd)
 		close(fd);
 		return -EBADFD;
 	}
-	if (p->pending >= 0 && p->pending != id)
+	if (p->pending >= 0 && p->pending != id) {
+		unsigned gen = p->gen;
+
 		block_finish(p);
+		/* Its callback may have ended or replaced the connection. */
+		if (p->gen != gen) {
+			close(fd);
+			return 0;
+		}
+	}
 
 	e = lookup(p, id);
 	if (!e) {
@@ -367,6 +409,12 @@ static int take_vector(struct ivshmem_peer *p, int id, int fd)
 			return err;
 		}
 		p->own_started = true;
+	} else {
+		int fl = fcntl(fd, F_GETFL);
+
+		/* Another peer's: ring must not block on it (see ring). */
+		if (fl < 0 || !(fl & O_NONBLOCK))
+			e->blocking |= 1ull << e->nvec;
 	}
 	e->fd[e->nvec++] = fd;
 
@@ -383,8 +431,13 @@ static int take_leave(struct ivshmem_peer *p, int id)
 {
 	struct rpeer *e;
 
-	if (p->pending >= 0)
+	if (p->pending >= 0) {
+		unsigned gen = p->gen;
+
 		block_finish(p);
+		if (p->gen != gen)
+			return 0;
+	}
 	if (id == p->id)
 		return -EIDRM;
 	e = lookup(p, id);
@@ -399,8 +452,13 @@ static int take_leave(struct ivshmem_peer *p, int id)
 /* Take one message; fd (or -1) is always consumed. 0 or -errno. */
 static int take_msg(struct ivshmem_peer *p, int64_t value, int fd)
 {
-	unsigned n = p->nmsgs++;
+	unsigned n = p->nmsgs;
 	int err;
+
+	/* Counted only as far as the greeting's head: a long-lived
+	 * connection must not wrap back into it. */
+	if (p->nmsgs < GREETING_HEAD)
+		p->nmsgs++;
 
 	switch (n) {
 	case 0:
@@ -475,17 +533,28 @@ static void timer_fired(struct ivshmem_peer *p)
 		block_finish(p);
 }
 
-/* Errors of the stream itself, as opposed to the socket's. */
+/* Errors of the stream itself, as opposed to the socket's or to a lack
+ * of local resources (memory, fds): the values ivshmem.h lists. */
 static bool is_violation(int err)
 {
-	return err == -EPROTO || err == -EBADMSG || err == -EMSGSIZE;
+	switch (-err) {
+	case EPROTO: case EPROTONOSUPPORT: case ERANGE: case ENODATA:
+	case ENODEV: case EFBIG: case EBADR: case EBADMSG: case EMSGSIZE:
+	case EBADFD: case EEXIST: case EIDRM: case ESRCH:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static int read_socket(struct ivshmem_peer *p)
 {
 	unsigned gen = p->gen;
+	unsigned budget = MSG_BUDGET;
 
-	while (p->sock >= 0 && p->gen == gen) {
+	/* Callbacks run inside; any of them may end or replace the
+	 * connection (p->gen changes), and then this one is done. */
+	while (p->sock >= 0 && p->gen == gen && budget--) {
 		int64_t value;
 		int fd = -1;
 		int r = ivshmem_wire_recv(p->sock, &p->in, &value, &fd);
@@ -504,8 +573,10 @@ static int read_socket(struct ivshmem_peer *p)
 		if (r < 0)
 			return conn_fail(p, r, is_violation(r));
 		r = take_msg(p, value, fd);
+		if (p->gen != gen)
+			return 0;
 		if (r < 0)
-			return conn_fail(p, r, true);
+			return conn_fail(p, r, is_violation(r));
 	}
 	return 0;
 }
@@ -692,14 +763,18 @@ static void read_vector(struct ivshmem_peer *p, unsigned v)
 
 int ivshmem_peer_dispatch(struct ivshmem_peer *p)
 {
-	struct epoll_event ev[IVSHMEM_MAX_VECTORS + 1];
+	/* The socket, the timer and the own vectors. */
+	struct epoll_event ev[IVSHMEM_MAX_VECTORS + 2];
 	int i, n, ret = 0;
 
 	if (!p)
 		return -EINVAL;
+	if (p->depth)
+		return -EBUSY;
 	do {
-		n = epoll_wait(p->epfd, ev, IVSHMEM_MAX_VECTORS + 1, 0);
+		n = epoll_wait(p->epfd, ev, IVSHMEM_MAX_VECTORS + 2, 0);
 	} while (n < 0 && errno == EINTR);
+	p->depth++;
 	for (i = 0; i < n; i++) {
 		if (ev[i].data.u64 == TAG_SOCK) {
 			int r = read_socket(p);
@@ -712,6 +787,7 @@ int ivshmem_peer_dispatch(struct ivshmem_peer *p)
 			read_vector(p, (unsigned)ev[i].data.u64);
 		}
 	}
+	p->depth--;
 	return ret;
 }
 
@@ -838,6 +914,14 @@ int ivshmem_peer_ring(struct ivshmem_peer *p, int id, unsigned vector)
 		return -ENOENT;
 	if (vector >= e->nvec)
 		return -ERANGE;
+	if (e->blocking & (1ull << vector)) {
+		/* A blocking eventfd (not from this project's or QEMU's
+		 * server) would block a full counter's write. */
+		struct pollfd pfd = { .fd = e->fd[vector], .events = POLLOUT };
+
+		if (poll(&pfd, 1, 0) == 0)
+			return -EAGAIN;
+	}
 	do {
 		n = write(e->fd[vector], &one, sizeof(one));
 	} while (n < 0 && errno == EINTR);
@@ -866,7 +950,7 @@ const char *ivshmem_strerror(int error)
 
 	switch (error) {
 	case -ECONNREFUSED:
-		return "The server closed the connection before sending anything (it is full, or refused this peer)";
+		return "The server refused the connection or closed it before sending anything (no server, or it is full)";
 	case -ECONNRESET:
 		return "The server closed the connection";
 	case -EPROTO:
@@ -874,7 +958,7 @@ const char *ivshmem_strerror(int error)
 	case -EPROTONOSUPPORT:
 		return "The server speaks another protocol version (not 0)";
 	case -ERANGE:
-		return "The server sent a value that is not a peer ID (below -1 or above 65535)";
+		return "The server sent a value that is not a peer ID (outside 0..65535, or -1 without an fd)";
 	case -ENODATA:
 		return "The server's third message is not the shared memory (-1 with an fd)";
 	case -ENODEV:

@@ -1384,6 +1384,131 @@ START_TEST(protocol_error_closes_what_was_received)
 }
 END_TEST
 
+/* ---- callbacks that re-enter the peer ----------------------------------- */
+
+static int next_sock = -1;      /* the peer's end of the next connection */
+static int nested_result;
+static int vector_fd_in_callback;
+
+/* ready: try a nested dispatch, then drop the connection and start the
+ * next one, while the message that completed the greeting is in hand. */
+static void on_ready_reconnect(void *user, struct ivshmem_peer *p)
+{
+	on_ready(user, p);
+	if (ev_count(EV_READY) > 1)
+		return;
+	nested_result = ivshmem_peer_dispatch(p);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_disconnect(p), 0);
+	ck_assert_int_eq(ivshmem_peer_connect_fd(p, next_sock), 0);
+	next_sock = -1;
+}
+
+static void on_disconnected_look(void *user, struct ivshmem_peer *p,
+				 int error)
+{
+	on_disconnected(user, p, error);
+	vector_fd_in_callback = ivshmem_peer_vector_fd(p, 0);
+}
+
+static const struct ivshmem_peer_ops reenter_ops = {
+	.ready = on_ready_reconnect,
+	.joined = on_joined,
+	.left = on_left,
+	.doorbell = on_doorbell,
+	.disconnected = on_disconnected_look,
+	.log = on_log,
+};
+
+/*
+ * A ready callback that reconnects while the newcomer's vector that ended
+ * the greeting is being taken: that vector belongs to the old connection,
+ * so it is closed, and the new connection starts with an empty table.
+ * Dispatch from inside a callback is refused with -EBUSY.
+ */
+START_TEST(callback_reconnects_mid_message)
+{
+	const struct ivshmem_peer_config cfg = { 0 };
+	int sp[2], own[1], other[1], own2[1];
+
+	reset_records();
+	nkept = 0;
+	tmap = NULL;
+	fds_before = count_open_fds();
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &reenter_ops, NULL, &peer), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	srv = sp[0];
+	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	next_sock = sp[1];
+
+	send_head(5, new_shm(SHM_SIZE, true));
+	send_vectors(5, 1, own);
+	send_vectors(7, 1, other);      /* ends the own block: ready */
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ev_count(EV_READY), 1);
+	ck_assert_int_eq(nested_result, -EBUSY);
+	ck_assert_int_eq(next_sock, -1);
+	ck_assert_int_eq(ivshmem_peer_get_state(peer),
+			 IVSHMEM_PEER_CONNECTING);
+	ck_assert_int_eq(ev_count(EV_JOINED), 0);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 7), -ENOENT);
+	ck_assert_int_eq(copies(other[0]), 0);
+	ck_assert_int_eq(copies(own[0]), 0);
+	ck_assert(other_end_closed(srv));
+
+	/* The new connection works on its own. */
+	close(srv);
+	srv = sp[0];
+	send_head(8, keep(memfd_create("test-peer2", MFD_CLOEXEC)));
+	ck_assert_int_eq(ftruncate(kept[nkept - 1], SHM_SIZE), 0);
+	send_vectors(8, 1, own2);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ev_count(EV_READY), 2);
+	ck_assert_int_eq(ivshmem_peer_get_id(peer), 8);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
+	ck_assert_int_eq(ev_count(EV_DISCONNECTED), 0);
+	finish();
+}
+END_TEST
+
+/* After a violation the own eventfds are still open while
+ * ops->disconnected runs (it can stop other threads reading them), and
+ * closed once it returned. */
+START_TEST(violation_closes_after_callback)
+{
+	const struct ivshmem_peer_config cfg = { 0 };
+	int sp[2], own[1];
+
+	reset_records();
+	nkept = 0;
+	tmap = NULL;
+	fds_before = count_open_fds();
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &reenter_ops, NULL, &peer), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	srv = sp[0];
+	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
+	next_sock = keep(dup(sp[1]));   /* unused: ready does not reconnect */
+	ev_add(EV_READY);               /* ... because it counts as the 2nd */
+	vector_fd_in_callback = -1;
+
+	send_head(5, new_shm(SHM_SIZE, true));
+	send_vectors(5, 1, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	send_msg(5, -1);                /* a leave for the own ID */
+	warnings_ok = true;
+	ck_assert_int_eq(ivshmem_peer_dispatch(peer), -EIDRM);
+	ck_assert_int_ge(vector_fd_in_callback, 0);
+	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
+	ck_assert_int_eq(copies(own[0]), 0);
+	finish();
+}
+END_TEST
+
 START_TEST(leave_own_id)
 {
 	int own[1];
@@ -1622,6 +1747,8 @@ int main(void)
 	tcase_add_test(bad, second_shm);
 	tcase_add_test(bad, protocol_error_closes_what_was_received);
 	tcase_add_test(bad, leave_own_id);
+	tcase_add_test(bad, callback_reconnects_mid_message);
+	tcase_add_test(bad, violation_closes_after_callback);
 	tcase_add_test(bad, leave_unknown_id);
 	tcase_add_test(bad, strerror_sentences);
 
