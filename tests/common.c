@@ -181,6 +181,47 @@ int tserver_start(struct tserver *s, const char *const *args)
 	return -1;
 }
 
+#define MAX_TRACKED 64
+
+static struct tracked {
+	unsigned n;
+	struct tserver srv[MAX_TRACKED];
+} *tracked;
+
+int tserver_tracking_init(void)
+{
+	tracked = mmap(NULL, sizeof(*tracked), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (tracked == MAP_FAILED) {
+		perror("mmap");
+		tracked = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+struct tserver *tserver_tracked(void)
+{
+	struct tserver *s;
+
+	if (!tracked || tracked->n >= MAX_TRACKED)
+		return NULL;
+	s = &tracked->srv[tracked->n++];
+	memset(s, 0, sizeof(*s));
+	s->pid = -1;
+	return s;
+}
+
+void tserver_reap_tracked(void)
+{
+	if (!tracked)
+		return;
+	for (unsigned i = 0; i < tracked->n; i++)
+		if (tracked->srv[i].dir[0])
+			tserver_cleanup(&tracked->srv[i]);
+	tracked->n = 0;
+}
+
 /* Wait for pid to exit until deadline (now_seconds()), then SIGKILL it.
  * Returns its wait status. */
 static int reap(pid_t pid, double deadline)

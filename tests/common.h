@@ -57,6 +57,20 @@ double proc_cpu_seconds(pid_t pid);
 /* Peak resident set size in KiB (VmHWM). */
 long proc_peak_rss_kib(pid_t pid);
 
+/*
+ * Servers cleaned up after a failed test. A failing assertion ends the
+ * test process with _exit() (CK_FORK) and Check kills its process group:
+ * the server dies, but its socket, log, shm object and temp dir stay. The
+ * structs tserver_tracked() hands out live in memory shared with the
+ * runner process, where tserver_reap_tracked() (an unchecked fixture's
+ * teardown, and once more at the end) removes what is left.
+ */
+/* Call once in main() before running; -1 (with a message) on failure. */
+int tserver_tracking_init(void);
+/* A zeroed tserver (pid -1), or NULL when all 64 are in use. */
+struct tserver *tserver_tracked(void);
+void tserver_reap_tracked(void);
+
 /* Path of the built ivshmem-server binary. */
 const char *server_path(void);
 

@@ -37,36 +37,12 @@ static const char *ctl_path(void)
 	return env && *env ? env : IVSHMEM_CTL_PATH;
 }
 
-/* ---- cleanup after a failed test ----------------------------------------- */
-
-/*
- * A failing assertion ends the test process and Check kills its process
- * group (the server and the ivshmem-ctl processes with it), but the
- * server's socket, log, shm object and temp dir stay. The tserver structs
- * live in memory shared with the runner, which removes what is left after
- * each test.
- */
-#define MAX_SERVERS 8
-struct leftovers {
-	unsigned n;
-	struct tserver srv[MAX_SERVERS];
-};
-static struct leftovers *left;
-
-static void remove_leftovers(void)
-{
-	for (unsigned i = 0; i < left->n; i++)
-		if (left->srv[i].dir[0])
-			tserver_cleanup(&left->srv[i]);
-	left->n = 0;
-}
-
-/* Start a server with ARGS (NULL-terminated) or fail the test. */
+/* Start a server with ARGS (NULL-terminated) or fail the test; a failed
+ * test leaves nothing behind (tserver_tracked() in common.h). */
 #define START(...) ({ \
-	struct tserver *s_; \
+	struct tserver *s_ = tserver_tracked(); \
 	const char *const a_[] = { __VA_ARGS__ }; \
-	ck_assert_uint_lt(left->n, MAX_SERVERS); \
-	s_ = &left->srv[left->n++]; \
+	ck_assert_ptr_nonnull(s_); \
 	ck_assert_msg(tserver_start(s_, a_) == 0, "server did not start"); \
 	s_; \
 })
@@ -1069,7 +1045,7 @@ static TCase *tcase(const char *name)
 	TCase *tc = tcase_create(name);
 
 	tcase_set_timeout(tc, TCASE_TIMEOUT);
-	tcase_add_unchecked_fixture(tc, NULL, remove_leftovers);
+	tcase_add_unchecked_fixture(tc, NULL, tserver_reap_tracked);
 	return tc;
 }
 
@@ -1107,14 +1083,9 @@ int main(void)
 {
 	int ret;
 
-	left = mmap(NULL, sizeof(*left), PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (left == MAP_FAILED) {
-		perror("mmap");
+	if (tserver_tracking_init() < 0)
 		return EXIT_FAILURE;
-	}
 	ret = run_suite(ctl_peer_suite());
-	remove_leftovers();
-	munmap(left, sizeof(*left));
+	tserver_reap_tracked();
 	return ret;
 }

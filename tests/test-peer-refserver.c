@@ -44,32 +44,10 @@ static unsigned ref_vectors;
 static long ref_cur_id;
 static int ref_shm;
 
+/* One message, one sendmsg; like the reference server, errors ignored. */
 static void ref_send(int sock, long value, int fd)
 {
-	int64_t le = (int64_t)value;
-	uint8_t buf[8];
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	ivshmem_msg_encode(le, buf);
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = sizeof(ctl.b);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	/* Like the reference server: errors ignored. */
-	(void)!sendmsg(sock, &mh, MSG_NOSIGNAL);
+	(void)ivshmem_wire_send(sock, value, fd);
 }
 
 static bool ref_id_used(long id)

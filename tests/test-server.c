@@ -31,18 +31,13 @@
 /* ---- cleanup after a failed test ------------------------------------ */
 
 /*
- * A failing assertion ends the test process with _exit() (CK_FORK) and
- * Check then kills its process group: the server dies but its socket, log,
- * shm object and temp dir stay. So the tserver structs live in memory
- * shared with the runner process, which removes whatever is left after
- * each test case. A daemon has its own session: it is killed there too.
+ * Servers are tserver_tracked() (see common.h); a daemon has its own
+ * session, so Check does not kill it with the test: it is tracked here, in
+ * memory shared with the runner too.
  */
-#define MAX_SERVERS 64
 struct leftovers {
-	unsigned n;
 	pid_t daemon;
 	char pidfile[128];
-	struct tserver srv[MAX_SERVERS];
 };
 static struct leftovers *left;
 
@@ -54,20 +49,14 @@ static void remove_leftovers(void)
 	if (left->pidfile[0])
 		unlink(left->pidfile);
 	left->pidfile[0] = '\0';
-	for (unsigned i = 0; i < left->n; i++)
-		if (left->srv[i].dir[0])
-			tserver_cleanup(&left->srv[i]);
-	left->n = 0;
+	tserver_reap_tracked();
 }
 
 static struct tserver *srv_new(void)
 {
-	struct tserver *s;
+	struct tserver *s = tserver_tracked();
 
-	ck_assert_uint_lt(left->n, MAX_SERVERS);
-	s = &left->srv[left->n++];
-	memset(s, 0, sizeof(*s));
-	s->pid = -1;
+	ck_assert_ptr_nonnull(s);
 	return s;
 }
 
@@ -1208,7 +1197,7 @@ int main(void)
 
 	left = mmap(NULL, sizeof(*left), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (left == MAP_FAILED) {
+	if (left == MAP_FAILED || tserver_tracking_init() < 0) {
 		perror("mmap");
 		return EXIT_FAILURE;
 	}
