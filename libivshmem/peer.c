@@ -91,7 +91,6 @@ struct ivshmem_peer {
 	unsigned nothers;       /* other peers in the table */
 	int pending;            /* ID whose vector block is open, or -1 */
 	unsigned others_vec;    /* vectors of a complete other block, or 0 */
-	bool own_started;       /* an own vector arrived */
 };
 
 IVSHMEM_PRINTF(3, 4)
@@ -112,6 +111,15 @@ static void close_fd(int *fd)
 		close(*fd);
 		*fd = -1;
 	}
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
 }
 
 static void timer_arm(struct ivshmem_peer *p, int ms)
@@ -188,7 +196,6 @@ static void table_clear(struct ivshmem_peer *p)
 	assert(p->nothers == 0);
 	p->pending = -1;
 	p->others_vec = 0;
-	p->own_started = false;
 }
 
 /* ---- checks on received fds -------------------------------------------- */
@@ -339,6 +346,24 @@ static void block_finish(struct ivshmem_peer *p)
 		p->ops.joined(p->user, p, e->id, e->nvec);
 }
 
+/* Close the open vector block, if any. Its callback may end or replace
+ * the connection: false then, and the message in hand is the old one's. */
+static bool block_close(struct ivshmem_peer *p)
+{
+	unsigned gen = p->gen;
+
+	if (p->pending >= 0)
+		block_finish(p);
+	return p->gen == gen;
+}
+
+/* Is the greeting's last block, the own vectors, being received? */
+static bool own_block_open(const struct ivshmem_peer *p)
+{
+	return p->state == IVSHMEM_PEER_CONNECTING && p->pending >= 0 &&
+	       p->pending == p->id;
+}
+
 /* How many vectors complete the block of the peer e, or 0 if unknown. */
 static unsigned block_target(const struct ivshmem_peer *p,
 			     const struct rpeer *e)
@@ -365,15 +390,9 @@ static int take_vector(struct ivshmem_peer *p, int id, int fd)
 		close(fd);
 		return -EBADFD;
 	}
-	if (p->pending >= 0 && p->pending != id) {
-		unsigned gen = p->gen;
-
-		block_finish(p);
-		/* Its callback may have ended or replaced the connection. */
-		if (p->gen != gen) {
-			close(fd);
-			return 0;
-		}
+	if (p->pending != id && !block_close(p)) {
+		close(fd);
+		return 0;
 	}
 
 	e = lookup(p, id);
@@ -398,17 +417,15 @@ static int take_vector(struct ivshmem_peer *p, int id, int fd)
 			.events = EPOLLIN,
 			.data.u64 = e->nvec,
 		};
-		int fl = fcntl(fd, F_GETFL);
-
 		/* Only this peer reads its own eventfds. */
-		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-		    epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			int err = -errno;
+		int err = set_nonblock(fd);
 
+		if (!err && epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			err = -errno;
+		if (err) {
 			close(fd);
 			return err;
 		}
-		p->own_started = true;
 	} else {
 		int fl = fcntl(fd, F_GETFL);
 
@@ -431,13 +448,8 @@ static int take_leave(struct ivshmem_peer *p, int id)
 {
 	struct rpeer *e;
 
-	if (p->pending >= 0) {
-		unsigned gen = p->gen;
-
-		block_finish(p);
-		if (p->gen != gen)
-			return 0;
-	}
+	if (!block_close(p))
+		return 0;
 	if (id == p->id)
 		return -EIDRM;
 	e = lookup(p, id);
@@ -509,27 +521,21 @@ static int take_msg(struct ivshmem_peer *p, int64_t value, int fd)
  */
 static void stream_paused(struct ivshmem_peer *p, bool ended)
 {
-	struct rpeer *own;
-
-	if (p->state != IVSHMEM_PEER_CONNECTING || p->pending < 0 ||
-	    p->pending != p->id)
+	if (!own_block_open(p))
 		return;
-	own = lookup(p, p->id);
 	if (ended) {
 		block_finish(p);
 		return;
 	}
-	timer_arm(p, block_target(p, own) ? QUIET_SHORT_MS : QUIET_UNKNOWN_MS);
+	timer_arm(p, block_target(p, lookup(p, p->id)) ?
+		  QUIET_SHORT_MS : QUIET_UNKNOWN_MS);
 }
 
 static void timer_fired(struct ivshmem_peer *p)
 {
 	uint64_t n;
 
-	if (read(p->timer, &n, sizeof(n)) != sizeof(n))
-		return;
-	if (p->state == IVSHMEM_PEER_CONNECTING && p->pending >= 0 &&
-	    p->pending == p->id)
+	if (read(p->timer, &n, sizeof(n)) == sizeof(n) && own_block_open(p))
 		block_finish(p);
 }
 
@@ -705,7 +711,7 @@ int ivshmem_peer_connect(struct ivshmem_peer *p, const char *path)
 
 int ivshmem_peer_connect_fd(struct ivshmem_peer *p, int fd)
 {
-	int fl;
+	int err;
 
 	if (!p || fd < 0)
 		return -EINVAL;
@@ -713,11 +719,10 @@ int ivshmem_peer_connect_fd(struct ivshmem_peer *p, int fd)
 		close(fd);
 		return -EISCONN;
 	}
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		int err = -errno;
-
+	err = set_nonblock(fd);
+	if (!err && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		err = -errno;
+	if (err) {
 		close(fd);
 		return err;
 	}
