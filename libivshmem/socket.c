@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ivshmem.h"
+#include "socket-private.h"
 
 static int fill_addr(const char *path, struct sockaddr_un *sa)
 {
@@ -23,13 +24,7 @@ static int fill_addr(const char *path, struct sockaddr_un *sa)
 /* __SO_ACCEPTCON in /proc/net/unix: the socket is listening. */
 #define UNIX_FLAG_LISTENING 0x10000
 
-/*
- * Is a socket listening under exactly this path in this network namespace?
- * Read from /proc/net/unix, so that probing a live server does not connect
- * to it: a connection would be a peer, and everyone would see it join and
- * leave. 1 yes, 0 not listed, -errno when the table cannot be read.
- */
-static int listed_listening(const char *path)
+int ivshmem_unix_listening(const char *path)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -89,7 +84,7 @@ int ivshmem_listen_unix(const char *path, int *fd_out)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		r = listed_listening(path);
+		r = ivshmem_unix_listening(path);
 		/* Not listed under this spelling of the path (it may have
 		 * been bound as a relative path): ask the socket itself. */
 		if (r <= 0)

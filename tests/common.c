@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "socket-private.h"
 
 const char *server_path(void)
 {
@@ -33,6 +34,28 @@ double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+bool shm_exists(const char *name)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	return stat(path, &st) == 0;
 }
 
 int count_open_fds(void)
@@ -117,31 +140,6 @@ static const char **build_argv(const char *const *head, const char *const *args)
 	return argv;
 }
 
-/* Does a socket listen under exactly this path (from /proc/net/unix,
- * without connecting, which a server would count as a peer)? */
-static bool unix_listening(const char *path)
-{
-	char *text = NULL;
-	gchar **lines;
-	bool found = false;
-
-	if (!g_file_get_contents("/proc/net/unix", &text, NULL, NULL))
-		return true;    /* cannot tell: trust the file */
-	lines = g_strsplit(text, "\n", -1);
-	for (gchar **l = lines; *l && !found; l++) {
-		unsigned flags;
-		int off = -1;
-
-		/* Num RefCount Protocol Flags Type St Inode Path */
-		if (sscanf(*l, "%*s %*s %*s %x %*s %*s %*s %n", &flags,
-			   &off) == 1 && off > 0)
-			found = (flags & 0x10000) && !strcmp(*l + off, path);
-	}
-	g_strfreev(lines);
-	g_free(text);
-	return found;
-}
-
 int tserver_start(struct tserver *s, const char *const *args)
 {
 	const char *head[] = { server_path(), "-F", "-S", s->sock, "-M",
@@ -171,8 +169,9 @@ int tserver_start(struct tserver *s, const char *const *args)
 	while (now_seconds() < deadline) {
 		struct stat st;
 
+		/* Unreadable /proc/net/unix (< 0): trust the file. */
 		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		    unix_listening(sock))
+		    ivshmem_unix_listening(sock) != 0)
 			return 0;
 		if (!tserver_alive(s))
 			return -1;

@@ -139,6 +139,10 @@ void tpeer_close(struct tpeer *p);
 
 /* ---- misc -------------------------------------------------------------- */
 
+/* Parse a decimal unsigned number in lo..hi: 0, or -1 if s is none. */
+int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
+/* Does the POSIX shm object `name` (without the '/') exist? */
+bool shm_exists(const char *name);
 /* Number of open fds of this process. */
 int count_open_fds(void);
 /* Monotonic time in seconds. */

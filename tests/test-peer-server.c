@@ -24,24 +24,17 @@
 /* ---- cleanup after a failed test ------------------------------------ */
 
 /*
- * A failing assertion ends the test process; Check kills its process group
- * (the servers with it) but their files stay. The tserver structs live in
- * memory shared with the runner, which removes what is left.
+ * Servers are tserver_tracked() (see common.h). The restart test's own
+ * socket dir is tracked here, in memory shared with the runner too.
  */
-#define MAX_SERVERS 4
 struct leftovers {
-	unsigned n;
 	char dir[64];
-	struct tserver srv[MAX_SERVERS];
 };
 static struct leftovers *left;
 
 static void remove_leftovers(void)
 {
-	for (unsigned i = 0; i < left->n; i++)
-		if (left->srv[i].dir[0])
-			tserver_cleanup(&left->srv[i]);
-	left->n = 0;
+	tserver_reap_tracked();
 	if (left->dir[0]) {
 		char sock[128];
 
@@ -54,21 +47,11 @@ static void remove_leftovers(void)
 
 static struct tserver *start_server(const char *const *args)
 {
-	struct tserver *s;
+	struct tserver *s = tserver_tracked();
 
-	ck_assert_uint_lt(left->n, MAX_SERVERS);
-	s = &left->srv[left->n++];
+	ck_assert_ptr_nonnull(s);
 	ck_assert_msg(tserver_start(s, args) == 0, "server did not start");
 	return s;
-}
-
-static bool shm_exists(const char *name)
-{
-	char path[128];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	return stat(path, &st) == 0;
 }
 
 /* ---- what a peer's callbacks saw --------------------------------------- */
@@ -469,7 +452,7 @@ int main(void)
 
 	left = mmap(NULL, sizeof(*left), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (left == MAP_FAILED) {
+	if (left == MAP_FAILED || tserver_tracking_init() < 0) {
 		perror("mmap");
 		return EXIT_FAILURE;
 	}

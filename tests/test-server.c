@@ -68,15 +68,6 @@ static struct tserver *srv_new(void)
 	s_; \
 })
 
-static bool shm_exists(const char *name)
-{
-	char path[128];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	return stat(path, &st) == 0;
-}
-
 static bool path_exists(const char *path)
 {
 	struct stat st;

@@ -118,19 +118,6 @@ static void usage(FILE *f, const char *prog)
 		TARGET_DIRECT, TARGET_MERGED);
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* ---- small helpers ------------------------------------------------------- */
 
 static uint64_t now_ns(void)

@@ -76,19 +76,6 @@ static void usage(FILE *f, const char *prog)
 		prog, MAX_BENCH_PEERS, IVSHMEM_MAX_VECTORS);
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* ---- the floor sender (a separate process, exec'd) ----------------------- */
 
 /* One message, one blocking sendmsg: the least any sender can do. */
