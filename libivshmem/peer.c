@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -231,8 +232,20 @@ static int shm_take(struct ivshmem_peer *p, int fd)
 		return -ENODEV;
 	size = (uint64_t)st.st_size;
 	if (st.st_size <= 0 || (p->cfg_shm_size && size != p->cfg_shm_size) ||
-	    size > SIZE_MAX)
+	    size > SIZE_MAX) {
+		/* The size is known only here: say it, so the caller can
+		 * tell the user which of the two sizes to change. */
+		if (p->cfg_shm_size && size != p->cfg_shm_size)
+			peer_log(p, IVSHMEM_LOG_ERR,
+				 "the server's shared memory is %" PRIu64
+				 " bytes; %" PRIu64 " bytes are required",
+				 size, p->cfg_shm_size);
+		else
+			peer_log(p, IVSHMEM_LOG_ERR,
+				 "the server's shared memory is %" PRIu64
+				 " bytes: empty, or too large to map", size);
 		return -EFBIG;
+	}
 
 	if (!(p->flags & IVSHMEM_PEER_NO_MAP)) {
 		addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,

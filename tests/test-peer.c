@@ -57,6 +57,7 @@ static unsigned nwarn;          /* log messages at WARNING or above */
 static unsigned nlog;           /* log messages above DEBUG */
 static bool warnings_ok;        /* the test expects some */
 static char last_log[512];
+static char err_log[512];  /* the last message at IVSHMEM_LOG_ERR */
 
 static struct ev *ev_add(enum ev_kind kind)
 {
@@ -129,6 +130,8 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	vsnprintf(last_log, sizeof(last_log), fmt, ap);
+	if (priority == IVSHMEM_LOG_ERR)
+		snprintf(err_log, sizeof(err_log), "%s", last_log);
 	if (priority < IVSHMEM_LOG_DEBUG)
 		nlog++;
 	if (priority > IVSHMEM_LOG_WARNING)
@@ -1202,6 +1205,9 @@ START_TEST(shm_wrong_size)
 	send_head(0, shm);
 	expect_greeting_error(-EFBIG, true);
 	ck_assert_int_eq(copies(shm), 0);
+	/* Both sizes are named, so the user knows which to change. */
+	ck_assert_str_eq(err_log, "the server's shared memory is 32768 "
+				  "bytes; 65536 bytes are required");
 	finish();
 }
 END_TEST
