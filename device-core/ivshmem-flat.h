@@ -34,6 +34,10 @@
  * Threading: none inside. The caller serialises all calls on one device
  * (the emulator's device lock or its single thread); callbacks run
  * synchronously inside the call that caused them.
+ *
+ * Arguments: the functions that return an int check their pointers; the
+ * others (the MMIO and event paths among them) take a device initialised
+ * by ivshmem_flat_init() and do not check it.
  */
 #ifndef IVSHMEM_FLAT_H
 #define IVSHMEM_FLAT_H
