@@ -211,6 +211,17 @@ struct tserver *tserver_tracked(void)
 	return s;
 }
 
+struct tserver *tserver_start_tracked(const char *const *args)
+{
+	struct tserver *s = tserver_tracked();
+
+	if (!s) {
+		fprintf(stderr, "no free tracked-server slot\n");
+		return NULL;
+	}
+	return tserver_start(s, args) == 0 ? s : NULL;
+}
+
 void tserver_reap_tracked(void)
 {
 	if (!tracked)

@@ -70,6 +70,8 @@ int tserver_tracking_init(void);
 /* A zeroed tserver (pid -1), or NULL when all 64 are in use. */
 struct tserver *tserver_tracked(void);
 void tserver_reap_tracked(void);
+/* tserver_tracked() + tserver_start(): the started server, or NULL. */
+struct tserver *tserver_start_tracked(const char *const *args);
 
 /* Path of the built ivshmem-server binary. */
 const char *server_path(void);

@@ -40,10 +40,9 @@ static const char *ctl_path(void)
 /* Start a server with ARGS (NULL-terminated) or fail the test; a failed
  * test leaves nothing behind (tserver_tracked() in common.h). */
 #define START(...) ({ \
-	struct tserver *s_ = tserver_tracked(); \
 	const char *const a_[] = { __VA_ARGS__ }; \
-	ck_assert_ptr_nonnull(s_); \
-	ck_assert_msg(tserver_start(s_, a_) == 0, "server did not start"); \
+	struct tserver *s_ = tserver_start_tracked(a_); \
+	ck_assert_msg(s_, "server did not start"); \
 	s_; \
 })
 

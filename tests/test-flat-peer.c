@@ -26,10 +26,9 @@
 
 static struct tserver *start_server(const char *const *args)
 {
-	struct tserver *s = tserver_tracked();
+	struct tserver *s = tserver_start_tracked(args);
 
-	ck_assert_ptr_nonnull(s);
-	ck_assert_msg(tserver_start(s, args) == 0, "server did not start");
+	ck_assert_msg(s, "server did not start");
 	return s;
 }
 

@@ -62,9 +62,9 @@ static struct tserver *srv_new(void)
 
 /* Start a server with ARGS (NULL-terminated) or fail the test. */
 #define START(...) ({ \
-	struct tserver *s_ = srv_new(); \
 	const char *const a_[] = { __VA_ARGS__ }; \
-	ck_assert_msg(tserver_start(s_, a_) == 0, "server did not start"); \
+	struct tserver *s_ = tserver_start_tracked(a_); \
+	ck_assert_msg(s_, "server did not start"); \
 	s_; \
 })
 
