@@ -81,7 +81,10 @@ static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
 {
 	struct ivshmem_flat_peer *fp = user;
 
-	ivshmem_flat_set_connected(&fp->dev, false);
+	/* The device stays connected: the library keeps the peers'
+	 * eventfds when the server goes away (PROTOCOL rule 9), so DOORBELL
+	 * writes still reach the peers that were there, as in QEMU; after
+	 * a protocol violation it closed them and ring refuses (-ENOENT). */
 	if (fp->ops.disconnected)
 		fp->ops.disconnected(fp->user, error);
 }
@@ -161,11 +164,12 @@ int ivshmem_flat_peer_connect(struct ivshmem_flat_peer *fp, const char *path,
 		return r;
 	r = ivshmem_peer_wait_ready(fp->peer, timeout_ms);
 	if (r == -EFBIG)
+		/* The library's message just before names the server's
+		 * size; this one says what to change. */
 		glue_log(fp, IVSHMEM_LOG_ERR,
-			 "ivshmem-flat: the device's shared memory is %" PRIu64
-			 " bytes (shmem-size) and the server's is not: start "
-			 "ivshmem-server with -l %" PRIu64 ", or give the "
-			 "device the server's size",
+			 "ivshmem-flat: the device's shmem-size is %" PRIu64
+			 " bytes: start ivshmem-server with -l %" PRIu64
+			 ", or give the device the server's size",
 			 fp->shm_size, fp->shm_size);
 	if (r < 0 && ivshmem_peer_get_state(fp->peer) != IVSHMEM_PEER_DISCONNECTED)
 		ivshmem_peer_disconnect(fp->peer);

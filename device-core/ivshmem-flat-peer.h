@@ -14,11 +14,16 @@
  *    and the vector (a wrong one is dropped and counted by the core);
  *  - a doorbell on an own vector goes to ivshmem_flat_deliver(), which
  *    drives the emulator's set_irq;
- *  - IVPOSITION is the ID from the server's greeting; the device is
- *    connected while the server connection lasts;
+ *  - IVPOSITION is the ID from the server's greeting. The device is
+ *    connected from then on: when the server goes away, the library keeps
+ *    the peers' eventfds (PROTOCOL rule 9), so DOORBELL writes still ring
+ *    the peers that were there, as in QEMU, and their doorbells still
+ *    arrive; after a protocol violation those fds are closed and DOORBELL
+ *    writes are dropped;
  *  - the server's shared memory must have the device's size (QEMU's
- *    shmem-size check): another size is refused with -EFBIG and a log
- *    message naming both sizes.
+ *    shmem-size check): another size is refused with -EFBIG and two log
+ *    messages, the library's naming the server's size, the glue's the
+ *    device's and the ivshmem-server option that matches it.
  *
  * Threading: as for a libivshmem peer, one thread at a time; the core is
  * called from that thread too (MMIO accesses included), or the emulator
@@ -60,7 +65,7 @@ struct ivshmem_flat_peer_ops {
 	/** Optional: see ivshmem_flat_ops.trace. */
 	void (*trace)(void *user, const struct ivshmem_flat_trace *record);
 	/** Optional: the server connection ended with @p error (see
-	 * ivshmem_strerror()); DOORBELL writes are dropped from now on. */
+	 * ivshmem_strerror()). */
 	void (*disconnected)(void *user, int error);
 	/** Optional: log messages from the glue and the library
 	 * (enum ivshmem_log_priority). */
@@ -90,7 +95,7 @@ void ivshmem_flat_peer_free(struct ivshmem_flat_peer *fp);
  * the shared memory is mapped (ivshmem_flat_peer_get_shm()).
  * @retval 0 connected and ready
  * @retval -EFBIG the server's shared memory is not config.shm_size bytes
- *         (logged with both sizes); the connection is closed
+ *         (both sizes are logged); the connection is closed
  * @retval other negative errno from ivshmem_peer_connect() (-ENOENT: no
  *         server at @p path) or ivshmem_peer_wait_ready() (-ETIMEDOUT,
  *         or a protocol error: ivshmem_strerror()); the connection is

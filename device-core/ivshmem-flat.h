@@ -59,7 +59,9 @@ extern "C" {
 #define IVSHMEM_FLAT_IVPOSITION 0x08u
 #define IVSHMEM_FLAT_DOORBELL 0x0Cu
 
-/** QEMU's default addresses and size for ivshmem-flat on Arm boards. */
+/** The addresses QEMU's ivshmem-flat documentation and tests use on its
+ * Cortex-M boards (the device itself has none), and its default
+ * shmem-size. */
 #define IVSHMEM_FLAT_DEFAULT_MMIO_BASE 0x400FF000u
 #define IVSHMEM_FLAT_DEFAULT_SHM_BASE 0x40100000u
 #define IVSHMEM_FLAT_DEFAULT_SHM_SIZE (4u * 1024u * 1024u)
