@@ -162,6 +162,10 @@ int ivshmem_flat_peer_connect(struct ivshmem_flat_peer *fp, const char *path,
 	r = ivshmem_peer_connect(fp->peer, path);
 	if (r < 0)
 		return r;
+	/* The last connection's ID may belong to another peer by now:
+	 * none until the new greeting's arrives (on_ready). */
+	ivshmem_flat_set_id(&fp->dev, IVSHMEM_FLAT_NO_ID);
+	ivshmem_flat_set_connected(&fp->dev, false);
 	r = ivshmem_peer_wait_ready(fp->peer, timeout_ms);
 	if (r == -EFBIG)
 		/* The library's message just before names the server's

@@ -14,8 +14,9 @@
  *    and the vector (a wrong one is dropped and counted by the core);
  *  - a doorbell on an own vector goes to ivshmem_flat_deliver(), which
  *    drives the emulator's set_irq;
- *  - IVPOSITION is the ID from the server's greeting. The device is
- *    connected from then on: when the server goes away, the library keeps
+ *  - IVPOSITION is the ID from the server's greeting (0xFFFFFFFF from
+ *    a new connect until its greeting is in). The device is connected
+ *    from then on: when the server goes away, the library keeps
  *    the peers' eventfds (PROTOCOL rule 9), so DOORBELL writes still ring
  *    the peers that were there, as in QEMU, and their doorbells still
  *    arrive; after a protocol violation those fds are closed and DOORBELL
@@ -92,7 +93,9 @@ void ivshmem_flat_peer_free(struct ivshmem_flat_peer *fp);
 /**
  * Connect to the server at @p path and wait up to @p timeout_ms (< 0: no
  * limit) for its greeting. On success IVPOSITION shows the own ID and
- * the shared memory is mapped (ivshmem_flat_peer_get_shm()).
+ * the shared memory is mapped (ivshmem_flat_peer_get_shm()). It blocks,
+ * so not from a callback (it would return -EBUSY): to reconnect after
+ * ops->disconnected, schedule the call in the emulator's loop.
  * @retval 0 connected and ready
  * @retval -EFBIG the server's shared memory is not config.shm_size bytes
  *         (both sizes are logged); the connection is closed

@@ -88,22 +88,27 @@ static uint32_t wanted_levels(const struct ivshmem_flat *dev)
 	return pending ? 1u : 0u;
 }
 
-/* Drive every line whose level differs from @p levels to it. */
-static void set_levels(struct ivshmem_flat *dev, uint32_t levels)
-{
-	uint32_t changed = levels ^ dev->priv_levels;
-	unsigned line;
-
-	dev->priv_levels = levels;
-	/* A plain loop: __builtin_ctz needs libgcc on cores without clz. */
-	for (line = 0; changed; line++, changed >>= 1)
-		if (changed & 1u)
-			irq(dev, line, (levels >> line) & 1u);
-}
-
+/*
+ * Drive the lines to the levels the registers ask for, one line per pass
+ * and recomputed after each call: an emulator that takes the interrupt
+ * synchronously may read INTRSTATUS from inside set_irq, and the lines
+ * must follow what that changed rather than a level computed before it.
+ */
 static void update_irq(struct ivshmem_flat *dev)
 {
-	set_levels(dev, wanted_levels(dev));
+	uint32_t diff;
+
+	while ((diff = wanted_levels(dev) ^ dev->priv_levels) != 0) {
+		unsigned line = 0;
+
+		/* A plain loop: __builtin_ctz needs libgcc on some cores. */
+		while (!(diff & 1u)) {
+			diff >>= 1;
+			line++;
+		}
+		dev->priv_levels ^= 1u << line;
+		irq(dev, line, (dev->priv_levels >> line) & 1u);
+	}
 }
 
 static void clear_stats(struct ivshmem_flat_stats *s)
@@ -285,7 +290,7 @@ void ivshmem_flat_reset(struct ivshmem_flat *dev)
 {
 	dev->priv_intrmask = 0;
 	dev->priv_intrstatus = 0;
-	set_levels(dev, 0);
+	update_irq(dev);
 }
 
 void ivshmem_flat_get_state(const struct ivshmem_flat *dev,

@@ -30,6 +30,15 @@
  * Every access is defined: an aligned 32-bit access to 0x00..0x0C does
  * the above; any other width or alignment, and offsets 0x10 and above,
  * read 0 and ignore writes (counted in the stats, seen by the trace hook).
+ * QEMU differs here: its memory core widens a narrower access to the
+ * 32-bit register, so a 16-bit read of IVPOSITION gives the ID there and
+ * 0 here (a valid ID): firmware must use 32-bit accesses.
+ *
+ * Latched mode acknowledges by reading INTRSTATUS, which returns and
+ * clears every bit (PCI ivshmem's revision 0 semantics); a write sets the
+ * register to the value written, it does not clear the bits that are 1.
+ * With one line per vector, the handler that reads INTRSTATUS takes every
+ * pending vector, so it must handle every bit it read.
  *
  * Threading: none inside. The caller serialises all calls on one device
  * (the emulator's device lock or its single thread); callbacks run
@@ -89,21 +98,23 @@ enum ivshmem_flat_flags {
 };
 
 /**
- * Error values returned by the core (negative; the core does not use
- * errno.h, which freestanding builds lack).
+ * Error values returned by the core. The core does not use errno.h, which
+ * freestanding builds lack; the values lie below -1000, outside the errno
+ * range, so that a trace result never confuses them with the negative
+ * errno values notify may return.
  */
 enum ivshmem_flat_error {
 	/** A NULL pointer, a required callback missing, unknown or
 	 * conflicting flags, or a peer ID above 65535. */
-	IVSHMEM_FLAT_EINVAL = -1,
+	IVSHMEM_FLAT_EINVAL = -1001,
 	/** A state struct of a version or size this core does not know. */
-	IVSHMEM_FLAT_EVERSION = -2,
+	IVSHMEM_FLAT_EVERSION = -1002,
 	/** A state struct from a device in another mode, or with register
 	 * bits that mode cannot hold. */
-	IVSHMEM_FLAT_EMODE = -3,
+	IVSHMEM_FLAT_EMODE = -1003,
 	/** Trace result of a doorbell written while the device has no ID
 	 * or is not connected: nothing was rung. */
-	IVSHMEM_FLAT_ENOTCONN = -4,
+	IVSHMEM_FLAT_ENOTCONN = -1004,
 };
 
 /** What a trace record reports. */
@@ -130,7 +141,8 @@ enum ivshmem_flat_trace_kind {
 	IVSHMEM_FLAT_TRACE_IRQ = 7,
 };
 
-/** One trace record; fields not named for its kind are 0. */
+/** One trace record; fields not named for its kind are 0 (padding bytes
+ * are unspecified: copy fields, not the raw bytes). */
 struct ivshmem_flat_trace {
 	enum ivshmem_flat_trace_kind kind;
 	/** Offset into the register block, as given by the emulator. */
@@ -188,7 +200,7 @@ struct ivshmem_flat_stats {
 	/** Doorbell writes that rang nothing: no ID, not connected, or
 	 * notify refused (unknown peer, vector out of range). */
 	uint64_t doorbells_dropped;
-	/** Incoming events (ivshmem_flat_deliver() calls). */
+	/** Incoming events delivered: pulsed (default mode) or latched. */
 	uint64_t events;
 	/** Incoming events latched mode could not latch (vector >= 32). */
 	uint64_t events_dropped;

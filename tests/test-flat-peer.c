@@ -316,16 +316,13 @@ START_TEST(latched_mode_level_irq)
 	ck_assert_int_eq(ivshmem_peer_ring(o.peer, id, 1), 0);
 	{
 		double deadline = now_seconds() + WAIT_MS / 1000.0;
+		struct ivshmem_flat_stats st;
 
-		while (ivshmem_flat_peer_get_fd(e.fp) >= 0 &&
-		       now_seconds() < deadline) {
-			struct ivshmem_flat_stats st;
-
-			ivshmem_flat_get_stats(e.dev, &st);
-			if (st.events == 1)
-				break;
+		do {
 			emu_pump(&e, 50);
-		}
+			ivshmem_flat_get_stats(e.dev, &st);
+		} while (st.events == 0 && now_seconds() < deadline);
+		ck_assert_uint_eq(st.events, 1);
 	}
 	ck_assert_uint_eq(e.nirq, 0);
 	/* Unmasking raises the level; reading the status clears it and
@@ -407,12 +404,17 @@ START_TEST(walk_doorbell_values)
 	other_wait_total(&o, want_other, WAIT_MS);
 	ck_assert_uint_eq(o.rung[0], want_other / 2);
 	ck_assert_uint_eq(o.rung[1], want_other / 2);
-	/* The own rings latched both bits. */
-	for (int i = 0; i < 20 && mmio_read(&e, IVSHMEM_FLAT_INTRSTATUS) == 0;
-	     i++)
-		emu_pump(&e, 50);
-	ivshmem_flat_get_stats(e.dev, &st);
-	ck_assert_uint_ge(st.events, 1);
+	/* The own rings latched both bits (a read clears them: collect). */
+	{
+		double deadline = now_seconds() + WAIT_MS / 1000.0;
+		uint32_t status = 0;
+
+		while (status != 0x3 && now_seconds() < deadline) {
+			emu_pump(&e, 50);
+			status |= mmio_read(&e, IVSHMEM_FLAT_INTRSTATUS);
+		}
+		ck_assert_uint_eq(status, 0x3);
+	}
 
 	ivshmem_flat_peer_free(e.fp);
 	ivshmem_peer_free(o.peer);
@@ -428,12 +430,16 @@ START_TEST(wrong_shm_size_refused)
 	struct other o;
 	struct emu e;
 	double deadline;
+	int id;
 
 	other_connect(&o, s->sock);
 	emu_new(&e, 0, 0);
 	e.errors_ok = true;
 	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS),
 			 -EFBIG);
+	/* The ID the server gave (the library keeps it after the error). */
+	id = ivshmem_peer_get_id(ivshmem_flat_peer_peer(e.fp));
+	ck_assert_int_ge(id, 0);
 	/* Both sizes and what to do are said. */
 	ck_assert_msg(strstr(e.log, "server's shared memory is 1048576 bytes;"
 				    " 4194304 bytes are required"),
@@ -451,9 +457,10 @@ START_TEST(wrong_shm_size_refused)
 	ivshmem_flat_get_stats(e.dev, &st);
 	ck_assert_uint_eq(st.doorbells_dropped, 1);
 	deadline = now_seconds() + WAIT_MS / 1000.0;
-	while (ivshmem_peer_get_peers(o.peer, NULL, 0) > 0 &&
-	       now_seconds() < deadline)
+	while (o.left != id && now_seconds() < deadline)
 		other_pump(&o, 50);
+	ck_assert_int_eq(o.joined, id);
+	ck_assert_int_eq(o.left, id);
 	ck_assert_int_eq(ivshmem_peer_get_peers(o.peer, NULL, 0), 0);
 	ck_assert_uint_eq(other_total(&o), 0);
 
@@ -519,6 +526,26 @@ START_TEST(server_gone_doorbells_go_on)
 	ck_assert_uint_eq(st.doorbells, 1);
 	ck_assert_uint_eq(st.doorbells_dropped, 0);
 	ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_IVPOSITION), (unsigned)id);
+
+	/* A reconnect forgets the old ID at once: the new server may give
+	 * it to someone else. This one has another size, so the device
+	 * ends with no ID and rings nothing. */
+	{
+		static const char *const one_mib[] = { "-l", "1M", NULL };
+		struct tserver *s2 = start_server(one_mib);
+
+		e.disconnected = 0;
+		ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s2->sock,
+							   WAIT_MS), -EFBIG);
+		ck_assert_int_eq(e.disconnected, -EFBIG);
+		ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_IVPOSITION),
+				  IVSHMEM_FLAT_NO_ID);
+		doorbell(&e, (unsigned)oid, 1);
+		ivshmem_flat_get_stats(e.dev, &st);
+		ck_assert_uint_eq(st.doorbells, 1);
+		ck_assert_uint_eq(st.doorbells_dropped, 1);
+		ck_assert_int_eq(tserver_stop(s2), 0);
+	}
 
 	ivshmem_flat_peer_free(e.fp);
 	ivshmem_peer_free(o.peer);
