@@ -166,7 +166,10 @@ struct ivshmem_flat_trace {
 
 /**
  * Callbacks from the core to the emulator. They run inside the core call
- * that caused them and must not call back into the same device.
+ * that caused them. set_irq may access the device's registers (an
+ * emulator that runs the guest's interrupt handler at once, inside the
+ * call): the lines then follow what that access changed. notify and
+ * trace must not call back into the same device.
  */
 struct ivshmem_flat_ops {
 	/**
