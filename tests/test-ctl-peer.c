@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "tproc.h"
 
 /* Generous bounds: CI machines are shared and slow. */
 #define WAIT_MS 10000
@@ -29,13 +30,6 @@
 #define TCASE_TIMEOUT 120
 
 #define SHM_SIZE 4194304
-
-static const char *ctl_path(void)
-{
-	const char *env = getenv("IVSHMEM_CTL");
-
-	return env && *env ? env : IVSHMEM_CTL_PATH;
-}
 
 /* Start a server with ARGS (NULL-terminated) or fail the test; a failed
  * test leaves nothing behind (tserver_tracked() in common.h). */
@@ -53,58 +47,10 @@ static void stop_ok(struct tserver *s)
 
 /* ---- an ivshmem-ctl process ---------------------------------------------- */
 
-struct ctl {
-	pid_t pid;
-	int in;                 /* its stdin (write end), -1 once closed */
-	int out;                /* its stdout (read end) */
-	int err;                /* its stderr (read end) */
-	GString *buf;           /* stdout read, not yet taken as lines */
-	GString *errbuf;
-	bool eof;
-	char *line;             /* the last line taken */
-};
-
 /* Run `ivshmem-ctl ARGS...` (NULL-terminated) with pipes on 0, 1, 2. */
-static void ctl_start_argv(struct ctl *c, const char *const *args)
+static void ctl_start_argv(struct proc *c, const char *const *args)
 {
-	int in[2], out[2], err[2];
-	size_t n = 0;
-	const char **argv;
-
-	while (args[n])
-		n++;
-	argv = g_new0(const char *, n + 2);
-	argv[0] = ctl_path();
-	memcpy(argv + 1, args, n * sizeof(*args));
-
-	/* CLOEXEC: no other child may hold these ends, or closing stdin
-	 * would not be seen as its end. */
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-	c->pid = fork();
-	ck_assert_int_ge(c->pid, 0);
-	if (c->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	g_free(argv);
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	c->in = in[1];
-	c->out = out[0];
-	c->err = err[0];
-	fcntl(c->out, F_SETFL, O_NONBLOCK);
-	fcntl(c->err, F_SETFL, O_NONBLOCK);
-	c->buf = g_string_new(NULL);
-	c->errbuf = g_string_new(NULL);
-	c->eof = false;
-	c->line = NULL;
+	proc_start(c, proc_ctl_path(), args);
 }
 
 #define CTL(c, ...) do { \
@@ -115,183 +61,30 @@ static void ctl_start_argv(struct ctl *c, const char *const *args)
 /* `ivshmem-ctl peer -S SOCK [ARGS...]` */
 #define PEER(c, s, ...) CTL(c, "peer", "-S", (s)->sock, ##__VA_ARGS__)
 
-static void drain(int fd, GString *dst, bool *eof)
-{
-	char b[4096];
-	ssize_t n;
-
-	while ((n = read(fd, b, sizeof(b))) > 0)
-		g_string_append_len(dst, b, n);
-	if (n == 0 && eof)
-		*eof = true;
-}
-
-/* Its stderr so far. */
-static const char *ctl_stderr(struct ctl *c)
-{
-	drain(c->err, c->errbuf, NULL);
-	return c->errbuf->str;
-}
-
-/* The next stdout line (owned by c, valid until the next call), or NULL
- * on EOF or timeout. */
-static const char *ctl_next(struct ctl *c, int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-
-	g_free(c->line);
-	c->line = NULL;
-	for (;;) {
-		char *nl = memchr(c->buf->str, '\n', c->buf->len);
-
-		if (nl) {
-			c->line = g_strndup(c->buf->str,
-					    (gsize)(nl - c->buf->str));
-			g_string_erase(c->buf, 0, nl - c->buf->str + 1);
-			return c->line;
-		}
-		if (c->eof)
-			return NULL;
-
-		int left_ms = (int)((deadline - now_seconds()) * 1000);
-		struct pollfd pfd = { .fd = c->out, .events = POLLIN };
-
-		/* With no time left, still look once at what is there. */
-		if (poll(&pfd, 1, left_ms > 0 ? left_ms : 0) <= 0)
-			return NULL;
-		drain(c->out, c->buf, &c->eof);
-	}
-}
-
-/* The next line is exactly `want`. */
-#define EXPECT(c, ...) do { \
-	char *w_ = g_strdup_printf(__VA_ARGS__); \
-	const char *l_ = ctl_next(c, WAIT_MS); \
-	ck_assert_msg(l_ && strcmp(l_, w_) == 0, \
-		      "pid %ld: want '%s', got '%s' (stderr: %s)", \
-		      (long)(c)->pid, w_, l_ ? l_ : "(nothing)", \
-		      ctl_stderr(c)); \
-	g_free(w_); \
-} while (0)
-
-/* The next line starts with `want` (for a ready line whose peers= may
- * still list a peer that just exited, as the server may not have seen its
- * socket close yet, or whose vectors= is not exact). */
-#define EXPECT_PREFIX(c, ...) do { \
-	char *w_ = g_strdup_printf(__VA_ARGS__); \
-	const char *l_ = ctl_next(c, WAIT_MS); \
-	ck_assert_msg(l_ && g_str_has_prefix(l_, w_), \
-		      "pid %ld: want '%s...', got '%s' (stderr: %s)", \
-		      (long)(c)->pid, w_, l_ ? l_ : "(nothing)", \
-		      ctl_stderr(c)); \
-	g_free(w_); \
-} while (0)
-
-/* No stdout line for a while. */
-static void expect_quiet(struct ctl *c, int ms)
-{
-	const char *l = ctl_next(c, ms);
-
-	ck_assert_msg(!l, "pid %ld: unexpected '%s'", (long)c->pid, l);
-}
-
-static void ctl_send(struct ctl *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static void ctl_send(struct ctl *c, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	size_t off = 0, len;
-
-	va_start(ap, fmt);
-	s = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	len = strlen(s);
-	s = g_realloc(s, len + 2);
-	s[len++] = '\n';
-	while (off < len) {
-		ssize_t n = write(c->in, s + off, len - off);
-
-		ck_assert_msg(n > 0, "writing to ivshmem-ctl: %s",
-			      g_strerror(errno));
-		off += (size_t)n;
-	}
-	g_free(s);
-}
-
-static void ctl_close_in(struct ctl *c)
-{
-	if (c->in >= 0)
-		close(c->in);
-	c->in = -1;
-}
-
-/* Wait for it to exit; its exit status, or -1 if killed by a signal. The
- * test fails if it does not exit in time. */
-static int ctl_wait(struct ctl *c, int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-	int status;
-
-	while (waitpid(c->pid, &status, WNOHANG) != c->pid) {
-		if (now_seconds() > deadline) {
-			kill(c->pid, SIGKILL);
-			waitpid(c->pid, &status, 0);
-			ck_abort_msg("ivshmem-ctl %ld did not exit (stderr: %s)",
-				     (long)c->pid, ctl_stderr(c));
-		}
-		usleep(1000);
-	}
-	c->pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Exits with `status`; close its stdin first. */
-#define EXPECT_EXIT(c, status) do { \
-	int st_ = ctl_wait(c, WAIT_MS); \
-	ck_assert_msg(st_ == (status), "exit status %d, want %d (stderr: %s)", \
-		      st_, (status), ctl_stderr(c)); \
-} while (0)
-
-static void ctl_free(struct ctl *c)
-{
-	if (c->pid > 0) {
-		kill(c->pid, SIGKILL);
-		waitpid(c->pid, NULL, 0);
-	}
-	ctl_close_in(c);
-	close(c->out);
-	close(c->err);
-	g_string_free(c->buf, TRUE);
-	g_string_free(c->errbuf, TRUE);
-	g_free(c->line);
-	memset(c, 0, sizeof(*c));
-}
-
 /* Close stdin, expect exit 0, free. */
-static void ctl_end(struct ctl *c)
+static void ctl_end(struct proc *c)
 {
-	ctl_close_in(c);
+	proc_close_in(c);
 	EXPECT_EXIT(c, 0);
-	ctl_free(c);
+	proc_free(c);
 }
 
 /* Run ivshmem-ctl ARGS to the end with stdin closed; its status. */
-static int ctl_run(struct ctl *c, const char *const *args)
+static int ctl_run(struct proc *c, const char *const *args)
 {
 	ctl_start_argv(c, args);
-	ctl_close_in(c);
-	return ctl_wait(c, WAIT_MS);
+	proc_close_in(c);
+	return proc_wait(c, WAIT_MS);
 }
 
 /* The next n lines are doorbells, one per vector in `vectors` (a bit
  * mask), each of count 1, in any order. */
-static void expect_doorbells(struct ctl *c, unsigned vectors)
+static void expect_doorbells(struct proc *c, unsigned vectors)
 {
 	unsigned seen = 0, want = vectors;
 
 	while (want) {
-		const char *l = ctl_next(c, WAIT_MS);
+		const char *l = proc_next(c, WAIT_MS);
 		unsigned v, count;
 
 		ck_assert_msg(l && sscanf(l, "doorbell vector=%u count=%u",
@@ -316,12 +109,12 @@ static void expect_doorbells(struct ctl *c, unsigned vectors)
 	expect_set(c, w_, G_N_ELEMENTS(w_) - 1); \
 } while (0)
 
-static void expect_set(struct ctl *c, const char **want, size_t n)
+static void expect_set(struct proc *c, const char **want, size_t n)
 {
 	bool *seen = g_new0(bool, n);
 
 	for (size_t k = 0; k < n; k++) {
-		const char *l = ctl_next(c, WAIT_MS);
+		const char *l = proc_next(c, WAIT_MS);
 		size_t i;
 
 		for (i = 0; l && i < n; i++)
@@ -340,7 +133,7 @@ static void expect_set(struct ctl *c, const char **want, size_t n)
 START_TEST(test_three_peers)
 {
 	struct tserver *s = START("-n", "2", NULL);
-	struct ctl a, b, c;
+	struct proc a, b, c;
 
 	/*
 	 * Alone and with no --vectors, a peer can only tell the end of its
@@ -360,54 +153,54 @@ START_TEST(test_three_peers)
 	EXPECT(&b, "join id=2 vectors=2");
 
 	/* One doorbell, in exactly the target. */
-	ctl_send(&a, "ring 1 1");
+	proc_send(&a, "ring 1 1");
 	EXPECT(&a, "ok ring doorbells=1");
 	EXPECT(&b, "doorbell vector=1 count=1");
-	expect_quiet(&a, QUIET_MS);
-	expect_quiet(&c, QUIET_MS);
+	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&c, QUIET_MS);
 
-	ctl_send(&b, "ring 2 all");
+	proc_send(&b, "ring 2 all");
 	EXPECT(&b, "ok ring doorbells=2");
 	expect_doorbells(&c, 3);
-	expect_quiet(&a, QUIET_MS);
-	expect_quiet(&b, 0);
+	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&b, 0);
 
 	/* ring all: every vector of every other peer, not its own. */
-	ctl_send(&c, "ring all");
+	proc_send(&c, "ring all");
 	EXPECT(&c, "ok ring doorbells=4");
 	expect_doorbells(&a, 3);
 	expect_doorbells(&b, 3);
-	expect_quiet(&c, QUIET_MS);
+	proc_expect_quiet(&c, QUIET_MS);
 
-	ctl_send(&a, "ring all 0");
+	proc_send(&a, "ring all 0");
 	EXPECT(&a, "ok ring doorbells=2");
 	expect_doorbells(&b, 1);
 	expect_doorbells(&c, 1);
 
 	/* Ringing itself is allowed; by now it has both vectors. */
-	ctl_send(&a, "ring 0 1");
+	proc_send(&a, "ring 0 1");
 	EXPECT(&a, "ok ring doorbells=1");
 	EXPECT(&a, "doorbell vector=1 count=1");
-	ctl_send(&a, "ring 0 all");
+	proc_send(&a, "ring 0 all");
 	EXPECT(&a, "ok ring doorbells=2");
 	expect_doorbells(&a, 3);
 
-	ctl_send(&a, "peers");
+	proc_send(&a, "peers");
 	EXPECT(&a, "peers 1,2");
 
 	/* The end of stdin ends it with 0; the others see it leave. */
 	ctl_end(&c);
 	EXPECT(&a, "leave id=2");
 	EXPECT(&b, "leave id=2");
-	ctl_send(&b, "peers");
+	proc_send(&b, "peers");
 	EXPECT(&b, "peers 0");
 
 	/* quit ends it too. */
-	ctl_send(&a, "quit");
+	proc_send(&a, "quit");
 	EXPECT_EXIT(&a, 0);
-	ctl_free(&a);
+	proc_free(&a);
 	EXPECT(&b, "leave id=0");
-	ctl_send(&b, "peers");
+	proc_send(&b, "peers");
 	EXPECT(&b, "peers");
 	ctl_end(&b);
 	stop_ok(s);
@@ -417,7 +210,7 @@ END_TEST
 START_TEST(test_json)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a, b;
+	struct proc a, b;
 
 	PEER(&a, s, "--json");
 	EXPECT(&a, "{\"event\":\"ready\",\"id\":0,\"vectors\":1,\"peers\":[],\"shm-size\":%d}",
@@ -428,19 +221,19 @@ START_TEST(test_json)
 	       SHM_SIZE);
 	EXPECT(&a, "{\"event\":\"join\",\"id\":1,\"vectors\":1}");
 
-	ctl_send(&a, "peers");
+	proc_send(&a, "peers");
 	EXPECT(&a, "{\"event\":\"peers\",\"ids\":[1]}");
-	ctl_send(&a, "ring 1 0");
+	proc_send(&a, "ring 1 0");
 	EXPECT(&a, "{\"event\":\"ok\",\"command\":\"ring\",\"doorbells\":1}");
 	EXPECT(&b, "{\"event\":\"doorbell\",\"vector\":0,\"count\":1}");
-	ctl_send(&a, "write 8 \"a\\\"b\"");
+	proc_send(&a, "write 8 \"a\\\"b\"");
 	EXPECT(&a, "{\"event\":\"ok\",\"command\":\"write\",\"offset\":8,\"length\":3}");
-	ctl_send(&b, "read 8 3");
+	proc_send(&b, "read 8 3");
 	EXPECT(&b, "{\"event\":\"data\",\"offset\":8,\"hex\":\"612262\"}");
 
 	/* Strings are escaped: quote, backslash, a control character, and
 	 * invalid UTF-8 (replaced by U+FFFD). */
-	ctl_send(&a, "foo\"\\\x01\xff");
+	proc_send(&a, "foo\"\\\x01\xff");
 	EXPECT(&a, "{\"event\":\"error\",\"message\":\"unknown command 'foo\\\"\\\\\\u0001\xef\xbf\xbd' (commands: peers, ring, write, read, quit)\"}");
 
 	ctl_end(&b);
@@ -451,7 +244,7 @@ START_TEST(test_json)
 	EXPECT(&a, "{\"event\":\"disconnected\",\"error\":\"%s\"}",
 	       ivshmem_strerror(-ECONNRESET));
 	EXPECT_EXIT(&a, 1);
-	ctl_free(&a);
+	proc_free(&a);
 	tserver_cleanup(s);
 }
 END_TEST
@@ -459,7 +252,7 @@ END_TEST
 START_TEST(test_shared_memory)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a, b;
+	struct proc a, b;
 	char path[128];
 	unsigned char *shm;
 	int fd;
@@ -470,38 +263,38 @@ START_TEST(test_shared_memory)
 	EXPECT(&b, "ready id=1 vectors=1 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
 
-	ctl_send(&a, "write 16 deadbeef");
+	proc_send(&a, "write 16 deadbeef");
 	EXPECT(&a, "ok write offset=16 length=4");
-	ctl_send(&b, "read 16 4");
+	proc_send(&b, "read 16 4");
 	EXPECT(&b, "data offset=16 hex=deadbeef");
 
-	ctl_send(&b, "write 0x20 0xCAFE");
+	proc_send(&b, "write 0x20 0xCAFE");
 	EXPECT(&b, "ok write offset=32 length=2");
-	ctl_send(&a, "read 0x20 0x2");
+	proc_send(&a, "read 0x20 0x2");
 	EXPECT(&a, "data offset=32 hex=cafe");
 
-	ctl_send(&a, "write 64 \"hi there\\n\\x00\\\\\"");
+	proc_send(&a, "write 64 \"hi there\\n\\x00\\\\\"");
 	EXPECT(&a, "ok write offset=64 length=11");
-	ctl_send(&b, "read 64 11");
+	proc_send(&b, "read 64 11");
 	EXPECT(&b, "data offset=64 hex=68692074686572650a005c");
 
-	ctl_send(&b, "read 0 0");
+	proc_send(&b, "read 0 0");
 	EXPECT(&b, "data offset=0 hex=");
-	ctl_send(&b, "write %d ff", SHM_SIZE - 1);
+	proc_send(&b, "write %d ff", SHM_SIZE - 1);
 	EXPECT(&b, "ok write offset=%d length=1", SHM_SIZE - 1);
-	ctl_send(&a, "read %d 1", SHM_SIZE - 1);
+	proc_send(&a, "read %d 1", SHM_SIZE - 1);
 	EXPECT(&a, "data offset=%d hex=ff", SHM_SIZE - 1);
 
 	/* Out of bounds: refused, nothing written. */
-	ctl_send(&a, "write %d aabbccdd", SHM_SIZE - 2);
+	proc_send(&a, "write %d aabbccdd", SHM_SIZE - 2);
 	EXPECT(&a, "error message=\"a write of 4 bytes at offset %d is past the end of the shared memory (%d bytes)\"",
 	       SHM_SIZE - 2, SHM_SIZE);
-	ctl_send(&b, "read %d 2", SHM_SIZE - 2);
+	proc_send(&b, "read %d 2", SHM_SIZE - 2);
 	EXPECT(&b, "data offset=%d hex=00ff", SHM_SIZE - 2);
-	ctl_send(&b, "read %d 1", SHM_SIZE);
+	proc_send(&b, "read %d 1", SHM_SIZE);
 	EXPECT(&b, "error message=\"a read of 1 bytes at offset %d is past the end of the shared memory (%d bytes)\"",
 	       SHM_SIZE, SHM_SIZE);
-	ctl_send(&b, "read 0xffffffffffffffff 2");
+	proc_send(&b, "read 0xffffffffffffffff 2");
 	EXPECT(&b, "error message=\"a read of 2 bytes at offset 18446744073709551615 is past the end of the shared memory (%d bytes)\"",
 	       SHM_SIZE);
 
@@ -526,7 +319,7 @@ END_TEST
 
 /* A bad command: the error line, then the next command still works. */
 #define BAD(c, cmd, msg) do { \
-	ctl_send(c, "%s", cmd); \
+	proc_send(c, "%s", cmd); \
 	EXPECT(c, "error message=\"%s\"", msg); \
 } while (0)
 
@@ -537,7 +330,7 @@ END_TEST
 START_TEST(test_bad_commands)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a, b;
+	struct proc a, b;
 	GString *big;
 
 	PEER(&a, s);
@@ -545,7 +338,7 @@ START_TEST(test_bad_commands)
 	PEER(&b, s);
 	EXPECT(&b, "ready id=1 vectors=1 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
-	ctl_send(&a, "write 0 11223344");
+	proc_send(&a, "write 0 11223344");
 	EXPECT(&a, "ok write offset=0 length=4");
 
 	BAD(&a, "bogus", "unknown command 'bogus' (commands: peers, ring, write, read, quit)");
@@ -580,27 +373,27 @@ START_TEST(test_bad_commands)
 	BAD(&a, "read 0 2000000", "at most 1048576 bytes per read");
 
 	/* Empty lines, comments and CRLF line ends are fine. */
-	ctl_send(&a, "%s", "");
-	ctl_send(&a, "   # a comment");
-	ctl_send(&a, "read 0 4\r");
+	proc_send(&a, "%s", "");
+	proc_send(&a, "   # a comment");
+	proc_send(&a, "read 0 4\r");
 	EXPECT(&a, "data offset=0 hex=11223344");
 
 	/* An overlong line: one error, the rest of the line is dropped. */
 	big = g_string_new("write 0 ");
 	for (unsigned i = 0; i < (1u << 20) + 200; i++)
 		g_string_append(big, "ab");
-	ctl_send(&a, "%s", big->str);
+	proc_send(&a, "%s", big->str);
 	g_string_free(big, TRUE);
 	EXPECT(&a, "error message=\"the line is longer than %u bytes: ignored\"",
 	       2 * (1u << 20) + 256);
-	ctl_send(&a, "read 0 4");
+	proc_send(&a, "read 0 4");
 	EXPECT(&a, "data offset=0 hex=11223344");
 
 	/* Nothing happened to anyone. */
-	ctl_send(&a, "peers");
+	proc_send(&a, "peers");
 	EXPECT(&a, "peers 1");
-	expect_quiet(&a, QUIET_MS);
-	expect_quiet(&b, 0);
+	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&b, 0);
 
 	/* A last line without a newline still runs at the end of input. */
 	ck_assert_int_eq(write(a.in, "ring 1 0", 8), 8);
@@ -615,20 +408,20 @@ END_TEST
 START_TEST(test_vectors_option)
 {
 	struct tserver *s = START("-n", "2", NULL);
-	struct ctl a, b;
+	struct proc a, b;
 
 	PEER(&a, s, "--vectors", "1");
 	EXPECT(&a, "ready id=0 vectors=1 peers= shm-size=%d", SHM_SIZE);
 	PEER(&b, s, "--vectors=0");
 	EXPECT(&b, "ready id=1 vectors=2 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
-	ctl_send(&a, "ring 1 1");
+	proc_send(&a, "ring 1 1");
 	EXPECT(&a, "error message=\"peer 1 has no vector 1 (it has 1)\"");
-	ctl_send(&b, "ring 0 all");
+	proc_send(&b, "ring 0 all");
 	EXPECT(&b, "ok ring doorbells=2");
 	/* a closed its second eventfd: only vector 0 reaches it. */
 	EXPECT(&a, "doorbell vector=0 count=1");
-	expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, QUIET_MS);
 	ctl_end(&a);
 	ctl_end(&b);
 	stop_ok(s);
@@ -640,7 +433,7 @@ END_TEST
 START_TEST(test_oneshot_ring)
 {
 	struct tserver *s = START("-n", "2", NULL);
-	struct ctl a, b, c, d;
+	struct proc a, b, c, d;
 
 	/* The peer is already there. Alone with no --vectors, its ready
 	 * line may count fewer vectors than it then gets (see
@@ -648,11 +441,11 @@ START_TEST(test_oneshot_ring)
 	PEER(&b, s);
 	EXPECT_PREFIX(&b, "ready id=0 vectors=");
 	PEER(&a, s, "--wait-peers", "1", "--ring", "all:all", "--timeout", "5");
-	ctl_close_in(&a);       /* no reason to stop in one-shot mode */
+	proc_close_in(&a);       /* no reason to stop in one-shot mode */
 	EXPECT(&a, "ready id=1 vectors=2 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT_EXIT(&a, 0);
-	expect_quiet(&a, QUIET_MS);
-	ctl_free(&a);
+	proc_expect_quiet(&a, QUIET_MS);
+	proc_free(&a);
 	EXPECT_SET(&b, "join id=1 vectors=2", "doorbell vector=0 count=1",
 		   "doorbell vector=1 count=1", "leave id=1");
 
@@ -661,13 +454,13 @@ START_TEST(test_oneshot_ring)
 	     "--timeout=10");
 	EXPECT(&c, "ready id=2 vectors=2 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&b, "join id=2 vectors=2");
-	expect_quiet(&c, QUIET_MS);
+	proc_expect_quiet(&c, QUIET_MS);
 	ck_assert_int_eq(waitpid(c.pid, NULL, WNOHANG), 0);
 	PEER(&d, s);
 	EXPECT(&d, "ready id=3 vectors=2 peers=0,2 shm-size=%d", SHM_SIZE);
 	EXPECT(&c, "join id=3 vectors=2");
 	EXPECT_EXIT(&c, 0);
-	ctl_free(&c);
+	proc_free(&c);
 	EXPECT_SET(&b, "join id=3 vectors=2", "doorbell vector=0 count=1",
 		   "doorbell vector=1 count=1", "leave id=2");
 	EXPECT_SET(&d, "doorbell vector=0 count=1", "leave id=2");
@@ -676,7 +469,7 @@ START_TEST(test_oneshot_ring)
 	PEER(&a, s, "--wait-peers", "0");
 	EXPECT(&a, "ready id=4 vectors=2 peers=0,3 shm-size=%d", SHM_SIZE);
 	EXPECT_EXIT(&a, 0);
-	ctl_free(&a);
+	proc_free(&a);
 	EXPECT(&b, "join id=4 vectors=2");
 	EXPECT(&b, "leave id=4");
 
@@ -684,9 +477,9 @@ START_TEST(test_oneshot_ring)
 	PEER(&a, s, "--ring", "9:0");
 	EXPECT(&a, "ready id=5 vectors=2 peers=0,3 shm-size=%d", SHM_SIZE);
 	EXPECT_EXIT(&a, 1);
-	ck_assert_msg(strstr(ctl_stderr(&a), "--ring 9:0 failed: no peer 9 is connected"),
-		      "stderr: %s", ctl_stderr(&a));
-	ctl_free(&a);
+	ck_assert_msg(strstr(proc_stderr(&a), "--ring 9:0 failed: no peer 9 is connected"),
+		      "stderr: %s", proc_stderr(&a));
+	proc_free(&a);
 
 	ctl_end(&b);
 	ctl_end(&d);
@@ -697,7 +490,7 @@ END_TEST
 START_TEST(test_exit_after_doorbells)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a, b, c;
+	struct proc a, b, c;
 	unsigned sum = 0, v, count;
 	const char *l;
 
@@ -706,13 +499,13 @@ START_TEST(test_exit_after_doorbells)
 	PEER(&b, s);
 	EXPECT(&b, "ready id=1 vectors=1 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
-	expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, QUIET_MS);
 	ck_assert_int_eq(waitpid(a.pid, NULL, WNOHANG), 0);
-	ctl_send(&b, "ring 0 0");
+	proc_send(&b, "ring 0 0");
 	EXPECT(&b, "ok ring doorbells=1");
 	EXPECT(&a, "doorbell vector=0 count=1");
 	EXPECT_EXIT(&a, 0);     /* its stdin is still open */
-	ctl_free(&a);
+	proc_free(&a);
 	EXPECT(&b, "leave id=0");
 
 	/* Counts add up, however the eventfd merges them. */
@@ -720,11 +513,11 @@ START_TEST(test_exit_after_doorbells)
 	EXPECT(&c, "{\"event\":\"ready\",\"id\":2,\"vectors\":1,\"peers\":[1],\"shm-size\":%d}",
 	       SHM_SIZE);
 	EXPECT(&b, "join id=2 vectors=1");
-	ctl_send(&b, "ring 2 0");
-	ctl_send(&b, "ring 2 0");
-	ctl_send(&b, "ring all");
+	proc_send(&b, "ring 2 0");
+	proc_send(&b, "ring 2 0");
+	proc_send(&b, "ring all");
 	while (sum < 3) {
-		l = ctl_next(&c, WAIT_MS);
+		l = proc_next(&c, WAIT_MS);
 		ck_assert_msg(l && sscanf(l, "{\"event\":\"doorbell\",\"vector\":%u,\"count\":%u}",
 					  &v, &count) == 2 && v == 0,
 			      "want a doorbell, got '%s'", l ? l : "(nothing)");
@@ -732,7 +525,7 @@ START_TEST(test_exit_after_doorbells)
 	}
 	ck_assert_uint_eq(sum, 3);
 	EXPECT_EXIT(&c, 0);
-	ctl_free(&c);
+	proc_free(&c);
 	ctl_end(&b);
 	stop_ok(s);
 }
@@ -741,7 +534,7 @@ END_TEST
 START_TEST(test_timeout)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a;
+	struct proc a;
 	double t0 = now_seconds(), t;
 
 	PEER(&a, s, "--wait-peers", "1", "--timeout", "0.5");
@@ -749,18 +542,18 @@ START_TEST(test_timeout)
 	EXPECT_EXIT(&a, 1);
 	t = now_seconds() - t0;
 	ck_assert_msg(t >= 0.45 && t < 5, "exited after %.2f s", t);
-	ck_assert_msg(strstr(ctl_stderr(&a),
+	ck_assert_msg(strstr(proc_stderr(&a),
 			     "ivshmem-ctl: timed out after 0.5 s waiting for 1 other peer (0 connected)"),
-		      "stderr: %s", ctl_stderr(&a));
-	ctl_free(&a);
+		      "stderr: %s", proc_stderr(&a));
+	proc_free(&a);
 
 	PEER(&a, s, "--exit-after-doorbells", "2", "--timeout", ".3");
 	EXPECT_PREFIX(&a, "ready id=1 vectors=1 peers=");
 	EXPECT_EXIT(&a, 1);
-	ck_assert_msg(strstr(ctl_stderr(&a),
+	ck_assert_msg(strstr(proc_stderr(&a),
 			     "timed out after 0.3 s waiting for 2 doorbells (0 received)"),
-		      "stderr: %s", ctl_stderr(&a));
-	ctl_free(&a);
+		      "stderr: %s", proc_stderr(&a));
+	proc_free(&a);
 
 	/* A socket that accepts but never greets. */
 	{
@@ -774,10 +567,10 @@ START_TEST(test_timeout)
 		ck_assert_int_eq(listen(fd, 4), 0);
 		CTL(&a, "peer", "-S", path, "--timeout", "0.3");
 		EXPECT_EXIT(&a, 1);
-		ck_assert_str_eq(ctl_stderr(&a),
+		ck_assert_str_eq(proc_stderr(&a),
 				 "ivshmem-ctl: timed out after 0.3 s waiting for the server's greeting\n");
-		expect_quiet(&a, 0);
-		ctl_free(&a);
+		proc_expect_quiet(&a, 0);
+		proc_free(&a);
 		close(fd);
 		unlink(path);
 	}
@@ -786,9 +579,9 @@ START_TEST(test_timeout)
 	PEER(&a, s, "--timeout", "0.3");
 	EXPECT_PREFIX(&a, "ready id=2 vectors=1 peers=");
 	EXPECT_EXIT(&a, 1);
-	ck_assert_msg(strstr(ctl_stderr(&a), "with standard input still open"),
-		      "stderr: %s", ctl_stderr(&a));
-	ctl_free(&a);
+	ck_assert_msg(strstr(proc_stderr(&a), "with standard input still open"),
+		      "stderr: %s", proc_stderr(&a));
+	proc_free(&a);
 	stop_ok(s);
 }
 END_TEST
@@ -801,7 +594,7 @@ START_TEST(test_no_server)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *args[] = { "peer", "-S", path, NULL };
 	char *want;
-	struct ctl a;
+	struct proc a;
 	int fd;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -809,10 +602,10 @@ START_TEST(test_no_server)
 	ck_assert_int_eq(ctl_run(&a, args), 1);
 	want = g_strdup_printf("ivshmem-ctl: cannot connect to %s: No such file or directory (is ivshmem-server running? use -S PATH)\n",
 			       path);
-	ck_assert_str_eq(ctl_stderr(&a), want);
+	ck_assert_str_eq(proc_stderr(&a), want);
 	g_free(want);
-	expect_quiet(&a, 0);
-	ctl_free(&a);
+	proc_expect_quiet(&a, 0);
+	proc_free(&a);
 
 	/* A stale socket file nobody listens on. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -820,9 +613,9 @@ START_TEST(test_no_server)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
 	ck_assert_int_eq(ctl_run(&a, args), 1);
-	ck_assert_msg(strstr(ctl_stderr(&a), "Connection refused (is ivshmem-server running? use -S PATH)"),
-		      "stderr: %s", ctl_stderr(&a));
-	ctl_free(&a);
+	ck_assert_msg(strstr(proc_stderr(&a), "Connection refused (is ivshmem-server running? use -S PATH)"),
+		      "stderr: %s", proc_stderr(&a));
+	proc_free(&a);
 	unlink(path);
 	rmdir(dir);
 }
@@ -831,22 +624,22 @@ END_TEST
 /* ivshmem-ctl ARGS exits 2 with one sentence and the hint. */
 #define USAGE_ERROR(hint, ...) do { \
 	const char *const a_[] = { __VA_ARGS__, NULL }; \
-	struct ctl c_; \
+	struct proc c_; \
 	const char *e_; \
 	ck_assert_int_eq(ctl_run(&c_, a_), 2); \
-	e_ = ctl_stderr(&c_); \
+	e_ = proc_stderr(&c_); \
 	ck_assert_msg(g_str_has_prefix(e_, "ivshmem-ctl: ") && \
 		      g_str_has_suffix(e_, "\nTry 'ivshmem-ctl " hint \
 				       "--help' for more information.\n") && \
 		      strchr(e_, '\n') + 1 == strstr(e_, "Try"), \
 		      "stderr: %s", e_); \
-	expect_quiet(&c_, 0); \
-	ctl_free(&c_); \
+	proc_expect_quiet(&c_, 0); \
+	proc_free(&c_); \
 } while (0)
 
 START_TEST(test_usage)
 {
-	struct ctl c;
+	struct proc c;
 	const char *out;
 
 	USAGE_ERROR("", "--bogus");
@@ -877,10 +670,10 @@ START_TEST(test_usage)
 		const char *const a[] = { "peer", "--json=x", NULL };
 
 		ck_assert_int_eq(ctl_run(&c, a), 2);
-		ck_assert_str_eq(ctl_stderr(&c),
+		ck_assert_str_eq(proc_stderr(&c),
 				 "ivshmem-ctl: option '--json' takes no argument\n"
 				 "Try 'ivshmem-ctl peer --help' for more information.\n");
-		ctl_free(&c);
+		proc_free(&c);
 	}
 
 	/* --help: exit 0, the commands and the exit statuses. */
@@ -888,24 +681,22 @@ START_TEST(test_usage)
 		const char *const a[] = { "--help", NULL };
 
 		ck_assert_int_eq(ctl_run(&c, a), 0);
-		drain(c.out, c.buf, &c.eof);
-		out = c.buf->str;
+		out = proc_stdout_rest(&c);
 		ck_assert_msg(strstr(out, "Usage: ivshmem-ctl") &&
 			      strstr(out, "  peer ") &&
 			      strstr(out, "Exit status:") &&
 			      strstr(out, "0  success") &&
 			      strstr(out, "1  runtime error") &&
 			      strstr(out, "2  usage error"), "%s", out);
-		ck_assert_str_eq(ctl_stderr(&c), "");
-		ctl_free(&c);
+		ck_assert_str_eq(proc_stderr(&c), "");
+		proc_free(&c);
 	}
 	{
 		const char *const a[] = { "peer", "--help", NULL };
 		char *peer_help;
 
 		ck_assert_int_eq(ctl_run(&c, a), 0);
-		drain(c.out, c.buf, &c.eof);
-		out = c.buf->str;
+		out = proc_stdout_rest(&c);
 		ck_assert_msg(strstr(out, "Usage: ivshmem-ctl peer") &&
 			      strstr(out, "--wait-peers") &&
 			      strstr(out, "--exit-after-doorbells") &&
@@ -913,16 +704,15 @@ START_TEST(test_usage)
 			      strstr(out, "Exit status: 0") &&
 			      strstr(out, "2 on a usage error"), "%s", out);
 		peer_help = g_strdup(out);
-		ctl_free(&c);
+		proc_free(&c);
 
 		/* help peer says the same. */
 		const char *const h[] = { "help", "peer", NULL };
 
 		ck_assert_int_eq(ctl_run(&c, h), 0);
-		drain(c.out, c.buf, &c.eof);
-		ck_assert_str_eq(c.buf->str, peer_help);
+		ck_assert_str_eq(proc_stdout_rest(&c), peer_help);
 		g_free(peer_help);
-		ctl_free(&c);
+		proc_free(&c);
 	}
 	{
 		const char *const a[] = { "--version", NULL };
@@ -930,10 +720,9 @@ START_TEST(test_usage)
 					     ivshmem_version());
 
 		ck_assert_int_eq(ctl_run(&c, a), 0);
-		drain(c.out, c.buf, &c.eof);
-		ck_assert_str_eq(c.buf->str, want);
+		ck_assert_str_eq(proc_stdout_rest(&c), want);
 		g_free(want);
-		ctl_free(&c);
+		proc_free(&c);
 	}
 }
 END_TEST
@@ -941,13 +730,13 @@ END_TEST
 START_TEST(test_server_killed)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a, b;
+	struct proc a, b;
 	char *want;
 
 	PEER(&a, s);
 	EXPECT(&a, "ready id=0 vectors=1 peers= shm-size=%d", SHM_SIZE);
 	PEER(&b, s, "--stay");
-	ctl_close_in(&b);
+	proc_close_in(&b);
 	EXPECT(&b, "ready id=1 vectors=1 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
 
@@ -958,10 +747,10 @@ START_TEST(test_server_killed)
 	EXPECT_EXIT(&b, 1);     /* --stay too: a script must know */
 	want = g_strdup_printf("ivshmem-ctl: disconnected from %s: %s\n",
 			       s->sock, ivshmem_strerror(-ECONNRESET));
-	ck_assert_str_eq(ctl_stderr(&a), want);
+	ck_assert_str_eq(proc_stderr(&a), want);
 	g_free(want);
-	ctl_free(&a);
-	ctl_free(&b);
+	proc_free(&a);
+	proc_free(&b);
 	tserver_cleanup(s);
 }
 END_TEST
@@ -969,7 +758,7 @@ END_TEST
 START_TEST(test_server_full)
 {
 	struct tserver *s = START("--max-peers", "1", NULL);
-	struct ctl a, b;
+	struct proc a, b;
 
 	PEER(&a, s);
 	EXPECT(&a, "ready id=0 vectors=1 peers= shm-size=%d", SHM_SIZE);
@@ -977,7 +766,7 @@ START_TEST(test_server_full)
 	EXPECT(&b, "disconnected error=\"%s\"",
 	       ivshmem_strerror(-ECONNREFUSED));
 	EXPECT_EXIT(&b, 1);
-	ctl_free(&b);
+	proc_free(&b);
 	ctl_end(&a);
 	stop_ok(s);
 }
@@ -986,16 +775,16 @@ END_TEST
 START_TEST(test_stay_cpu)
 {
 	struct tserver *s = START(NULL);
-	struct ctl a, b;
+	struct proc a, b;
 	double cpu;
 
 	/* --stay: the end of stdin does not end it, and it sleeps. */
 	PEER(&a, s, "--stay");
 	EXPECT(&a, "ready id=0 vectors=1 peers= shm-size=%d", SHM_SIZE);
-	ctl_close_in(&a);
+	proc_close_in(&a);
 	/* One-shot mode, still waiting, stdin ended: sleeps too. */
 	PEER(&b, s, "--wait-peers", "5");
-	ctl_close_in(&b);
+	proc_close_in(&b);
 	EXPECT(&b, "ready id=1 vectors=1 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
 
@@ -1010,11 +799,11 @@ START_TEST(test_stay_cpu)
 	/* Still working: b leaves, a says so. */
 	kill(b.pid, SIGTERM);
 	EXPECT_EXIT(&b, 0);
-	ctl_free(&b);
+	proc_free(&b);
 	EXPECT(&a, "leave id=1");
 	kill(a.pid, SIGTERM);
 	EXPECT_EXIT(&a, 0);
-	ctl_free(&a);
+	proc_free(&a);
 	stop_ok(s);
 }
 END_TEST
@@ -1023,15 +812,15 @@ START_TEST(test_signals)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct tserver *s = START(NULL);
-	struct ctl a;
+	struct proc a;
 
 	for (unsigned i = 0; i < G_N_ELEMENTS(sigs); i++) {
 		PEER(&a, s);
 		EXPECT_PREFIX(&a, "ready id=%u vectors=1 peers=", i);
 		kill(a.pid, sigs[i]);
 		EXPECT_EXIT(&a, 0);
-		ck_assert_str_eq(ctl_stderr(&a), "");
-		ctl_free(&a);
+		ck_assert_str_eq(proc_stderr(&a), "");
+		proc_free(&a);
 	}
 	stop_ok(s);
 }

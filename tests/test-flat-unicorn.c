@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "tproc.h"
 
 /* Generous bounds: CI machines are shared and slow. */
 #define WAIT_MS 10000
@@ -47,13 +48,6 @@ static const char *emu_path(void)
 	return env && *env ? env : FLAT_UNICORN_PATH;
 }
 
-static const char *ctl_path(void)
-{
-	const char *env = getenv("IVSHMEM_CTL");
-
-	return env && *env ? env : IVSHMEM_CTL_PATH;
-}
-
 /* Start a server with ARGS (NULL-terminated) or fail the test; a failed
  * test leaves nothing behind (tserver_tracked() in common.h). */
 #define START(...) ({ \
@@ -62,65 +56,6 @@ static const char *ctl_path(void)
 	ck_assert_msg(s_, "server did not start"); \
 	s_; \
 })
-
-/* ---- a child process on pipes -------------------------------------------- */
-
-struct proc {
-	const char *name;       /* for messages */
-	pid_t pid;
-	int in;                 /* its stdin (write end), -1 once closed */
-	int out;                /* its stdout (read end) */
-	int err;                /* its stderr (read end) */
-	GString *buf;           /* stdout read, not yet taken as lines */
-	GString *errbuf;
-	bool eof;
-	char *line;             /* the last line taken */
-};
-
-/* Run PATH ARGS... (NULL-terminated) with pipes on 0, 1 and 2. */
-static void proc_start(struct proc *p, const char *path,
-		       const char *const *args)
-{
-	int in[2], out[2], err[2];
-	size_t n = 0;
-	const char **argv;
-
-	while (args[n])
-		n++;
-	argv = g_new0(const char *, n + 2);
-	argv[0] = path;
-	memcpy(argv + 1, args, n * sizeof(*args));
-
-	/* CLOEXEC: no other child may hold these ends, or closing stdin
-	 * would not be seen as its end. */
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	g_free(argv);
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	p->name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	p->in = in[1];
-	p->out = out[0];
-	p->err = err[0];
-	fcntl(p->out, F_SETFL, O_NONBLOCK);
-	fcntl(p->err, F_SETFL, O_NONBLOCK);
-	p->buf = g_string_new(NULL);
-	p->errbuf = g_string_new(NULL);
-	p->eof = false;
-	p->line = NULL;
-}
 
 #define EMU(p, ...) do { \
 	const char *const a_[] = { __VA_ARGS__, NULL }; \
@@ -131,157 +66,8 @@ static void proc_start(struct proc *p, const char *path,
 #define PEER(p, s, ...) do { \
 	const char *const a_[] = { "peer", "-S", (s)->sock, "--vectors", "2", \
 				   ##__VA_ARGS__, NULL }; \
-	proc_start(p, ctl_path(), a_); \
+	proc_start(p, proc_ctl_path(), a_); \
 } while (0)
-
-static void drain(int fd, GString *dst, bool *eof)
-{
-	char b[4096];
-	ssize_t n;
-
-	while ((n = read(fd, b, sizeof(b))) > 0)
-		g_string_append_len(dst, b, n);
-	if (n == 0 && eof)
-		*eof = true;
-}
-
-/* Its stderr so far. */
-static const char *proc_stderr(struct proc *p)
-{
-	drain(p->err, p->errbuf, NULL);
-	return p->errbuf->str;
-}
-
-/* Its stdout not yet taken as lines (after it exited: all the rest). */
-static const char *proc_stdout_rest(struct proc *p)
-{
-	drain(p->out, p->buf, &p->eof);
-	return p->buf->str;
-}
-
-/* The next stdout line (owned by p, valid until the next call), or NULL
- * on EOF or timeout. */
-static const char *proc_next(struct proc *p, int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-
-	g_free(p->line);
-	p->line = NULL;
-	for (;;) {
-		char *nl = memchr(p->buf->str, '\n', p->buf->len);
-
-		if (nl) {
-			p->line = g_strndup(p->buf->str,
-					    (gsize)(nl - p->buf->str));
-			g_string_erase(p->buf, 0, nl - p->buf->str + 1);
-			return p->line;
-		}
-		if (p->eof)
-			return NULL;
-
-		int left_ms = (int)((deadline - now_seconds()) * 1000);
-		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
-
-		/* With no time left, still look once at what is there. */
-		if (poll(&pfd, 1, left_ms > 0 ? left_ms : 0) <= 0)
-			return NULL;
-		drain(p->out, p->buf, &p->eof);
-	}
-}
-
-/* The next line is exactly `want`. */
-#define EXPECT(p, ...) do { \
-	char *w_ = g_strdup_printf(__VA_ARGS__); \
-	const char *l_ = proc_next(p, WAIT_MS); \
-	ck_assert_msg(l_ && strcmp(l_, w_) == 0, \
-		      "%s %ld: want '%s', got '%s' (stderr: %s)", \
-		      (p)->name, (long)(p)->pid, w_, l_ ? l_ : "(nothing)", \
-		      proc_stderr(p)); \
-	g_free(w_); \
-} while (0)
-
-/* No stdout line for a while. */
-static void expect_quiet(struct proc *p, int ms)
-{
-	const char *l = proc_next(p, ms);
-
-	ck_assert_msg(!l, "%s %ld: unexpected '%s'", p->name, (long)p->pid, l);
-}
-
-static void proc_send(struct proc *p, const char *fmt, ...)
-	G_GNUC_PRINTF(2, 3);
-
-static void proc_send(struct proc *p, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	size_t off = 0, len;
-
-	va_start(ap, fmt);
-	s = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	len = strlen(s);
-	s = g_realloc(s, len + 2);
-	s[len++] = '\n';
-	while (off < len) {
-		ssize_t n = write(p->in, s + off, len - off);
-
-		ck_assert_msg(n > 0, "writing to %s: %s", p->name,
-			      g_strerror(errno));
-		off += (size_t)n;
-	}
-	g_free(s);
-}
-
-static void proc_close_in(struct proc *p)
-{
-	if (p->in >= 0)
-		close(p->in);
-	p->in = -1;
-}
-
-/* Wait for it to exit; its exit status, or -1 if killed by a signal. The
- * test fails if it does not exit in time. */
-static int proc_wait(struct proc *p, int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-	int status;
-
-	while (waitpid(p->pid, &status, WNOHANG) != p->pid) {
-		if (now_seconds() > deadline) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &status, 0);
-			p->pid = -1;
-			ck_abort_msg("%s did not exit (stderr: %s)", p->name,
-				     proc_stderr(p));
-		}
-		usleep(1000);
-	}
-	p->pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Exits with `status`. */
-#define EXPECT_EXIT(p, status) do { \
-	int st_ = proc_wait(p, WAIT_MS); \
-	ck_assert_msg(st_ == (status), "%s: exit status %d, want %d (stderr: %s)", \
-		      (p)->name, st_, (status), proc_stderr(p)); \
-} while (0)
-
-static void proc_free(struct proc *p)
-{
-	if (p->pid > 0) {
-		kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
-	}
-	proc_close_in(p);
-	close(p->out);
-	close(p->err);
-	g_string_free(p->buf, TRUE);
-	g_string_free(p->errbuf, TRUE);
-	g_free(p->line);
-	memset(p, 0, sizeof(*p));
-}
 
 /* An ivshmem-ctl peer: close stdin, expect exit 0, free. */
 static void peer_end(struct proc *p)
@@ -367,8 +153,8 @@ static void exchange(const char *firmware, const char *irq_arg,
 	EXPECT(&emu, "waiting for a request at shared-memory offset 0");
 	t_ready = now_seconds();
 	/* It waits for the request, and rings nobody meanwhile. */
-	expect_quiet(&host, QUIET_MS);
-	expect_quiet(&emu, 0);
+	proc_expect_quiet(&host, QUIET_MS);
+	proc_expect_quiet(&emu, 0);
 
 	/* The request: the peer to ring, then the magic. */
 	proc_send(&host, "write 4 01000000");
@@ -380,7 +166,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 	/* The doorbell on vector 1 of the host, and of nobody else. */
 	EXPECT(&host, "doorbell vector=1 count=1");
 	t_doorbell = now_seconds();
-	expect_quiet(&by, QUIET_MS);
+	proc_expect_quiet(&by, QUIET_MS);
 	/* The firmware took the request (cleared the magic) and wrote its
 	 * message, NUL included, before ringing. */
 	proc_send(&host, "read 0 8");
@@ -396,7 +182,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 	 * INTRSTATUS bit 0 and prints the reply. */
 	proc_send(&host, "write 0x200 \"%s\\0\"", reply);
 	EXPECT(&host, "ok write offset=512 length=%zu", sizeof(reply));
-	expect_quiet(&emu, QUIET_MS);   /* no reply before the doorbell */
+	proc_expect_quiet(&emu, QUIET_MS);   /* no reply before the doorbell */
 	proc_send(&host, "ring %u 0", emu_id);
 	EXPECT(&host, "ok ring doorbells=1");
 	EXPECT(&emu, "INTRSTATUS 0x00000001 (%s)", waited_by);
@@ -411,8 +197,8 @@ static void exchange(const char *firmware, const char *irq_arg,
 
 	EXPECT(&host, "leave id=%u", emu_id);
 	EXPECT(&by, "leave id=%u", emu_id);
-	expect_quiet(&host, 0);
-	expect_quiet(&by, 0);
+	proc_expect_quiet(&host, 0);
+	proc_expect_quiet(&by, 0);
 	peer_end(&by);
 	peer_end(&host);
 	ck_assert_int_eq(tserver_stop(s), 0);
