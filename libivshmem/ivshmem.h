@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -267,6 +268,65 @@ IVSHMEM_EXPORT int ivshmem_server_kick(struct ivshmem_server *srv, int id);
 
 /** Number of connected peers; -EINVAL if srv is NULL. */
 IVSHMEM_EXPORT int ivshmem_server_peer_count(const struct ivshmem_server *srv);
+
+/** What the server knows of one connected peer. */
+struct ivshmem_server_peer_info {
+	int id;                     /**< peer ID */
+	unsigned vectors;           /**< its vector count (the server's) */
+	pid_t pid;                  /**< SO_PEERCRED, or -1 */
+	uid_t uid;                  /**< SO_PEERCRED, or (uid_t)-1 */
+	gid_t gid;                  /**< SO_PEERCRED, or (gid_t)-1 */
+	/** Messages waiting in its output queue (a peer that does not read
+	 * is disconnected when this passes the queue limit). */
+	unsigned queued;
+	/** When it was accepted (CLOCK_REALTIME). */
+	struct timespec connected;
+	/** Zero; room for later fields without changing the size. */
+	uint64_t reserved[4];
+};
+
+/**
+ * The IDs of the connected peers, in increasing order.
+ * @param ids receives up to @p max IDs (may be NULL when max is 0)
+ * @retval >=0 the number of connected peers (may exceed max)
+ * @retval -EINVAL NULL srv, or NULL ids with max > 0
+ */
+IVSHMEM_EXPORT int ivshmem_server_get_peers(const struct ivshmem_server *srv,
+					    int *ids, unsigned max);
+
+/**
+ * Describe connected peer @p id.
+ * @retval 0 success, *info is filled
+ * @retval -EINVAL NULL srv or info
+ * @retval -ENOENT no connected peer with that ID
+ */
+IVSHMEM_EXPORT int ivshmem_server_get_peer(const struct ivshmem_server *srv,
+					   int id,
+					   struct ivshmem_server_peer_info *info);
+
+/**
+ * Ring vector @p vector of peer @p id from the server: add 1 to the
+ * eventfd the server made for it, as another peer ringing it would.
+ * @retval 0 success
+ * @retval -EINVAL NULL srv
+ * @retval -ENOENT no connected peer with that ID
+ * @retval -ERANGE vector is not below the server's vector count
+ * @retval -EAGAIN the eventfd counter is full (never in practice)
+ * @retval other negative errno from write
+ */
+IVSHMEM_EXPORT int ivshmem_server_ring(struct ivshmem_server *srv, int id,
+				       unsigned vector);
+
+/**
+ * The shared-memory fd the server sends to its peers. Owned by the server:
+ * dup() it to keep it past ivshmem_server_free().
+ * @retval >=0 the fd
+ * @retval -EINVAL NULL srv
+ */
+IVSHMEM_EXPORT int ivshmem_server_get_shm_fd(const struct ivshmem_server *srv);
+
+/** The vector count of every peer; -EINVAL if srv is NULL. */
+IVSHMEM_EXPORT int ivshmem_server_get_vectors(const struct ivshmem_server *srv);
 
 /* ------------------------------------------------------------------ */
 /* Peer side                                                           */

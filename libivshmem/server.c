@@ -5,6 +5,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ivshmem.h"
@@ -34,6 +36,7 @@ struct peer {
 	unsigned idx;           /* index in srv->peers */
 	size_t limit;           /* queue bound */
 	struct ucred cred;
+	struct timespec connected;  /* CLOCK_REALTIME at accept */
 	struct ivshmem_outq q;
 	struct ivshmem_fdref *vec[]; /* srv->vectors eventfds */
 };
@@ -314,6 +317,7 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	}
 	p->sock = -1;
 	p->cred = cred;
+	clock_gettime(CLOCK_REALTIME, &p->connected);
 	ivshmem_outq_init(&p->q);
 	for (v = 0; v < srv->vectors; v++)
 		p->vec[v] = vec[v];
@@ -503,6 +507,104 @@ int ivshmem_server_peer_count(const struct ivshmem_server *srv)
 	if (!srv)
 		return -EINVAL;
 	return (int)srv->nlive;
+}
+
+/* The live peer with this ID, or NULL. */
+static struct peer *live_peer(const struct ivshmem_server *srv, int id)
+{
+	struct peer *p = ivshmem_table_get(&srv->table, id);
+
+	return p && !p->dead ? p : NULL;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+IVSHMEM_EXPORT
+int ivshmem_server_get_peers(const struct ivshmem_server *srv, int *ids,
+			     unsigned max)
+{
+	unsigned n = 0;
+
+	if (!srv || (!ids && max > 0))
+		return -EINVAL;
+	if (max >= srv->nlive) {
+		for (unsigned i = 0; i < srv->npeers; i++)
+			if (!srv->peers[i]->dead)
+				ids[n++] = srv->peers[i]->id;
+		qsort(ids, n, sizeof(*ids), cmp_int);
+		return (int)n;
+	}
+	/* Fewer slots than peers: the lowest IDs, from the table. */
+	for (unsigned id = 0; id < srv->table.size && n < max; id++)
+		if (live_peer(srv, (int)id))
+			ids[n++] = (int)id;
+	return (int)srv->nlive;
+}
+
+IVSHMEM_EXPORT
+int ivshmem_server_get_peer(const struct ivshmem_server *srv, int id,
+			    struct ivshmem_server_peer_info *info)
+{
+	const struct peer *p;
+
+	if (!srv || !info)
+		return -EINVAL;
+	p = live_peer(srv, id);
+	if (!p)
+		return -ENOENT;
+	*info = (struct ivshmem_server_peer_info){
+		.id = p->id,
+		.vectors = srv->vectors,
+		.pid = p->cred.pid,
+		.uid = p->cred.uid,
+		.gid = p->cred.gid,
+		.queued = p->q.count > UINT_MAX ? UINT_MAX : (unsigned)p->q.count,
+		.connected = p->connected,
+	};
+	return 0;
+}
+
+IVSHMEM_EXPORT
+int ivshmem_server_ring(struct ivshmem_server *srv, int id, unsigned vector)
+{
+	const struct peer *p;
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (!srv)
+		return -EINVAL;
+	p = live_peer(srv, id);
+	if (!p)
+		return -ENOENT;
+	if (vector >= srv->vectors)
+		return -ERANGE;
+	do {
+		n = write(p->vec[vector]->fd, &one, sizeof(one));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == sizeof(one) ? 0 : -EIO;
+}
+
+IVSHMEM_EXPORT
+int ivshmem_server_get_shm_fd(const struct ivshmem_server *srv)
+{
+	if (!srv)
+		return -EINVAL;
+	return srv->shm->fd;
+}
+
+IVSHMEM_EXPORT
+int ivshmem_server_get_vectors(const struct ivshmem_server *srv)
+{
+	if (!srv)
+		return -EINVAL;
+	return (int)srv->vectors;
 }
 
 IVSHMEM_EXPORT

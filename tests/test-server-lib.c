@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -217,6 +218,124 @@ START_TEST(max_peers_refuses_cleanly)
 }
 END_TEST
 
+/* ---- queries and ringing, in-process ------------------------------------- */
+
+/* Dispatch every watched fd that is ready, until none is. */
+static void pump(struct ivshmem_server *srv, struct loop *l)
+{
+	struct pollfd pfd[64];
+
+	for (int round = 0; round < 100; round++) {
+		nfds_t n = 0;
+
+		for (int fd = 0; fd < MAXFD && n < 64; fd++)
+			if (l->known[fd] && l->events[fd])
+				pfd[n++] = (struct pollfd){ .fd = fd,
+							    .events = l->events[fd] };
+		if (poll(pfd, n, round == 0 ? 200 : 0) <= 0)
+			return;
+		for (nfds_t i = 0; i < n; i++)
+			if (pfd[i].revents)
+				ivshmem_server_dispatch(srv, pfd[i].fd,
+							pfd[i].revents);
+	}
+}
+
+START_TEST(peer_queries_and_ring)
+{
+	enum { N = 3, V = 3 };
+	struct ivshmem_server_config cfg = { .vectors = V };
+	struct ivshmem_server_peer_info info;
+	struct ivshmem_server *srv;
+	struct loop *l = calloc(1, sizeof(*l));
+	struct tpeer p[N];
+	struct timespec before, after;
+	int ids[8], fds = count_open_fds();
+
+	l->timer_ms = -1;
+	snprintf(dir, sizeof(dir), "/tmp/ivshmem-lib-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	ck_assert_int_eq(ivshmem_listen_unix(path, &cfg.listen_fd), 0);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16,
+					  &cfg.shm_fd, NULL), 0);
+	ck_assert_int_eq(ivshmem_server_new(&cfg, &loop_ops, l, &srv), 0);
+	ck_assert_int_eq(ivshmem_server_get_vectors(srv), V);
+	ck_assert_int_eq(ivshmem_server_get_shm_fd(srv), cfg.shm_fd);
+	ck_assert_int_eq(ivshmem_server_get_peers(srv, NULL, 0), 0);
+	ck_assert_int_eq(ivshmem_server_get_peers(srv, NULL, 1), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_get_peer(srv, 0, NULL), -EINVAL);
+
+	clock_gettime(CLOCK_REALTIME, &before);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(tpeer_connect(&p[i], path, V, false), 0);
+		pump(srv, l);
+		ck_assert_int_eq(tpeer_greet(&p[i], 2000), 0);
+	}
+	pump(srv, l);
+	clock_gettime(CLOCK_REALTIME, &after);
+
+	ck_assert_int_eq(ivshmem_server_get_peers(srv, ids, 8), N);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(ids[i], p[i].id);
+	/* Fewer slots: the lowest IDs, and the full count. */
+	ids[1] = -7;
+	ck_assert_int_eq(ivshmem_server_get_peers(srv, ids, 1), N);
+	ck_assert_int_eq(ids[0], 0);
+	ck_assert_int_eq(ids[1], -7);
+
+	memset(&info, 0xa5, sizeof(info));
+	ck_assert_int_eq(ivshmem_server_get_peer(srv, 1, &info), 0);
+	ck_assert_int_eq(info.id, 1);
+	ck_assert_uint_eq(info.vectors, V);
+	ck_assert_int_eq(info.pid, getpid());
+	ck_assert_uint_eq(info.uid, getuid());
+	ck_assert_uint_eq(info.gid, getgid());
+	ck_assert_uint_eq(info.queued, 0);
+	ck_assert(info.connected.tv_sec > before.tv_sec ||
+		  (info.connected.tv_sec == before.tv_sec &&
+		   info.connected.tv_nsec >= before.tv_nsec));
+	ck_assert(info.connected.tv_sec < after.tv_sec ||
+		  (info.connected.tv_sec == after.tv_sec &&
+		   info.connected.tv_nsec <= after.tv_nsec));
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_uint_eq(info.reserved[i], 0);
+
+	/* The ring reaches exactly the vector asked for. */
+	ck_assert_int_eq(ivshmem_server_ring(srv, 1, 2), 0);
+	ck_assert_int_eq(ivshmem_server_ring(srv, 1, 2), 0);
+	ck_assert_int_eq(tpeer_wait_doorbell(&p[1], 2, 1000), 2);
+	ck_assert_int_eq(tpeer_wait_doorbell(&p[1], 0, 0), -ETIMEDOUT);
+	ck_assert_int_eq(tpeer_wait_doorbell(&p[1], 1, 0), -ETIMEDOUT);
+	ck_assert_int_eq(tpeer_wait_doorbell(&p[0], 2, 0), -ETIMEDOUT);
+	ck_assert_int_eq(tpeer_wait_doorbell(&p[2], 2, 0), -ETIMEDOUT);
+
+	ck_assert_int_eq(ivshmem_server_ring(srv, 1, V), -ERANGE);
+	ck_assert_int_eq(ivshmem_server_ring(srv, N, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_ring(srv, -1, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_ring(srv, 70000, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_get_peer(srv, N, &info), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_get_peer(srv, -1, &info), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_get_peer(srv, 70000, &info), -ENOENT);
+
+	/* A kicked peer is gone from every query at once. */
+	ck_assert_int_eq(ivshmem_server_kick(srv, 0), 0);
+	ck_assert_int_eq(ivshmem_server_get_peer(srv, 0, &info), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_ring(srv, 0, 0), -ENOENT);
+	ck_assert_int_eq(ivshmem_server_get_peers(srv, ids, 8), N - 1);
+	ck_assert_int_eq(ids[0], 1);
+	ck_assert_int_eq(ids[1], 2);
+
+	ivshmem_server_free(srv);
+	for (int i = 0; i < N; i++)
+		tpeer_close(&p[i]);
+	unlink(path);
+	rmdir(dir);
+	free(l);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
 /* ---- argument checks ----------------------------------------------------- */
 
 static void nop_watch(void *u, int fd, int ev)
@@ -253,6 +372,11 @@ START_TEST(server_new_rejects_bad_config)
 	ck_assert_int_eq(ivshmem_server_timeout(NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_kick(NULL, 0), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_peer_count(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_get_peers(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_get_peer(NULL, 0, NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_ring(NULL, 0, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_get_shm_fd(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_get_vectors(NULL), -EINVAL);
 	ivshmem_server_free(NULL);
 	ck_assert_str_eq(ivshmem_version(), IVSHMEM_VERSION);
 }
@@ -374,6 +498,7 @@ int main(void)
 	tcase_add_test(api, shm_kinds);
 	tcase_add_test(loop, mesh_over_poll);
 	tcase_add_test(loop, max_peers_refuses_cleanly);
+	tcase_add_test(loop, peer_queries_and_ring);
 	tcase_set_timeout(loop, 60);
 	suite_add_tcase(s, api);
 	suite_add_tcase(s, loop);
