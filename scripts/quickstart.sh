@@ -14,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-packages=(gcc meson ninja-build pkg-config libglib2.0-dev libev-dev check
+packages=(gcc meson ninja-build pkg-config libglib2.0-dev libev-dev libjson-glib-dev check
 	  libunicorn-dev gcc-arm-none-eabi
 	  qemu-system-x86)
 
