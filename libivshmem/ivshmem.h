@@ -30,7 +30,6 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -279,8 +278,9 @@ struct ivshmem_server_peer_info {
 	/** Messages waiting in its output queue (a peer that does not read
 	 * is disconnected when this passes the queue limit). */
 	unsigned queued;
-	/** When it was accepted (CLOCK_REALTIME). */
-	struct timespec connected;
+	/** When it was accepted: CLOCK_REALTIME in nanoseconds since the
+	 * epoch (a plain integer, so that the header stays ISO C). */
+	int64_t connected_ns;
 	/** Zero; room for later fields without changing the size. */
 	uint64_t reserved[4];
 };

@@ -36,7 +36,7 @@ struct peer {
 	unsigned idx;           /* index in srv->peers */
 	size_t limit;           /* queue bound */
 	struct ucred cred;
-	struct timespec connected;  /* CLOCK_REALTIME at accept */
+	int64_t connected_ns;       /* CLOCK_REALTIME at accept */
 	struct ivshmem_outq q;
 	struct ivshmem_fdref *vec[]; /* srv->vectors eventfds */
 };
@@ -286,6 +286,7 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 {
 	struct ucred cred = { .pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
+	struct timespec now;
 	struct peer *p;
 	unsigned v, i;
 	int id;
@@ -317,7 +318,8 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	}
 	p->sock = -1;
 	p->cred = cred;
-	clock_gettime(CLOCK_REALTIME, &p->connected);
+	clock_gettime(CLOCK_REALTIME, &now);
+	p->connected_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	ivshmem_outq_init(&p->q);
 	for (v = 0; v < srv->vectors; v++)
 		p->vec[v] = vec[v];
@@ -536,7 +538,8 @@ int ivshmem_server_get_peers(const struct ivshmem_server *srv, int *ids,
 		for (unsigned i = 0; i < srv->npeers; i++)
 			if (!srv->peers[i]->dead)
 				ids[n++] = srv->peers[i]->id;
-		qsort(ids, n, sizeof(*ids), cmp_int);
+		if (n > 1)
+			qsort(ids, n, sizeof(*ids), cmp_int);
 		return (int)n;
 	}
 	/* Fewer slots than peers: the lowest IDs, from the table. */
@@ -564,7 +567,7 @@ int ivshmem_server_get_peer(const struct ivshmem_server *srv, int id,
 		.uid = p->cred.uid,
 		.gid = p->cred.gid,
 		.queued = p->q.count > UINT_MAX ? UINT_MAX : (unsigned)p->q.count,
-		.connected = p->connected,
+		.connected_ns = p->connected_ns,
 	};
 	return 0;
 }

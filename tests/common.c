@@ -291,9 +291,19 @@ static void unlink_shm(const struct tserver *s)
 	shm_unlink(name);
 }
 
+/* The server's default control socket: the socket's path + ".ctl". */
+static void ctl_path(const struct tserver *s, char out[sizeof(s->sock) + 4])
+{
+	snprintf(out, sizeof(s->sock) + 4, "%s.ctl", s->sock);
+}
+
 void tserver_cleanup(struct tserver *s)
 {
+	char ctl[sizeof(s->sock) + 4];
+
+	ctl_path(s, ctl);
 	unlink(s->sock);
+	unlink(ctl);
 	unlink(s->log);
 	unlink_shm(s);
 	rmdir(s->dir);
@@ -302,6 +312,7 @@ void tserver_cleanup(struct tserver *s)
 int tserver_stop(struct tserver *s)
 {
 	double deadline = now_seconds() + 5;
+	char ctl[sizeof(s->sock) + 4];
 	int status, ret;
 	struct stat st;
 
@@ -311,8 +322,9 @@ int tserver_stop(struct tserver *s)
 	status = reap(s->pid, deadline);
 	s->pid = -1;
 	ret = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-	if (ret == 0 && lstat(s->sock, &st) == 0)
-		ret = -2; /* the socket was left behind */
+	ctl_path(s, ctl);
+	if (ret == 0 && (lstat(s->sock, &st) == 0 || lstat(ctl, &st) == 0))
+		ret = -2; /* a socket was left behind */
 	tserver_cleanup(s);
 	return ret;
 }

@@ -39,10 +39,10 @@ int tserver_start(struct tserver *s, const char *const *args);
 int tserver_run(struct tserver *s, const char *const *args, int timeout_ms);
 /* Create s->dir, s->sock, s->shm_name, s->log without starting anything. */
 void tserver_prepare(struct tserver *s);
-/* SIGTERM, wait up to 5 s (then SIGKILL). Returns the exit status, or -1
- * when it died by a signal. Removes the log and the dir (only if the
- * server cleaned its socket up; otherwise leaves the dir for inspection
- * and returns -2 after removing it anyway). Also unlinks the shm name. */
+/* SIGTERM, wait up to 5 s (then SIGKILL). Returns the exit status, -1
+ * when it died by a signal, or -2 when it exited 0 but left its socket or
+ * its default control socket (SOCK.ctl) behind. Removes both sockets, the
+ * log, the dir and the shm name. */
 int tserver_stop(struct tserver *s);
 /* SIGKILL and reap; keeps dir, socket and shm (for restart tests). */
 void tserver_kill(struct tserver *s);
