@@ -21,12 +21,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <glib.h>
 
 #include "config.h"
+#include "control.h"
 #include "ivshmem.h"
 #include "options.h"
 
@@ -34,12 +36,14 @@ struct state {
 	struct options opt;
 	struct ev_loop *loop;
 	struct ivshmem_server *srv;
+	struct control *ctl;
 	ev_io **io;             /* fd -> watcher */
 	unsigned io_cap;
 	ev_timer timer;
 	ev_signal sigterm, sigint;
 	bool daemon;
 	bool socket_created;
+	bool control_created;
 	bool shm_created;
 };
 
@@ -109,6 +113,8 @@ static const char *leave_reason(int reason)
 
 static void lib_event(void *user, const struct ivshmem_server_event *ev)
 {
+	struct state *st = user;
+
 	switch (ev->type) {
 	case IVSHMEM_EVENT_PEER_JOINED:
 		g_info("peer %d connected (pid %ld, uid %ld), %u peers",
@@ -141,6 +147,7 @@ static void lib_event(void *user, const struct ivshmem_server_event *ev)
 		g_info("accepting new peers again");
 		break;
 	}
+	control_event(st->ctl, ev);
 }
 
 /* ---- libev glue ------------------------------------------------------- */
@@ -244,6 +251,9 @@ static void cleanup_files(struct state *st)
 	if (st->socket_created)
 		unlink(st->opt.socket_path);
 	st->socket_created = false;
+	if (st->control_created)
+		unlink(st->opt.control_path);
+	st->control_created = false;
 	if (st->shm_created) {
 		char *n = shm_posix_name(st->opt.shm_name);
 
@@ -324,6 +334,45 @@ static void detach_stdio(void)
 		close(fd);
 }
 
+/*
+ * The control socket, 0600 from the start (umask around bind), then given
+ * to --control-group. 0, or -1 after saying why.
+ */
+static int listen_control(struct state *st, int *fd)
+{
+	const char *path = st->opt.control_path;
+	mode_t old = umask(0177);
+	int r = ivshmem_listen_unix(path, fd);
+
+	umask(old);
+	if (r < 0) {
+		if (r == -EADDRINUSE)
+			g_critical("another server is already listening on %s: stop it, or choose another path with --control (or none with --no-control)",
+				   path);
+		else if (r == -EEXIST)
+			g_critical("%s exists and is not a socket: remove it, or choose another path with --control (or none with --no-control)",
+				   path);
+		else
+			g_critical("cannot listen on the control socket %s: %s (choose another path with --control, or none with --no-control)",
+				   path, g_strerror(-r));
+		return -1;
+	}
+	st->control_created = true;
+	if (!st->opt.control_group)
+		return 0;
+	if (chown(path, (uid_t)-1, st->opt.control_gid) < 0) {
+		g_critical("cannot give the control socket %s to group %s: %s (the server's user must belong to the group, or run as root)",
+			   path, st->opt.control_group, g_strerror(errno));
+		return -1;
+	}
+	if (chmod(path, 0660) < 0) {
+		g_critical("cannot make the control socket %s group-writable: %s",
+			   path, g_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static const char *shm_kind_name(enum ivshmem_shm_kind k)
 {
 	switch (k) {
@@ -344,7 +393,9 @@ int main(int argc, char **argv)
 		.event = lib_event,
 		.log = lib_log,
 	};
-	int listen_fd = -1, shm_fd = -1, notify_fd = -1, r, status = 1;
+	struct control_info ci = { 0 };
+	int listen_fd = -1, ctl_fd = -1, shm_fd = -1, notify_fd = -1, r;
+	int status = 1;
 	bool pidfile_written = false;
 	const char *shm_arg;
 
@@ -352,6 +403,8 @@ int main(int argc, char **argv)
 	if (r != OPTIONS_RUN)
 		return r == OPTIONS_EXIT_OK ? 0 : 1;
 
+	clock_gettime(CLOCK_REALTIME, &ci.started);
+	clock_gettime(CLOCK_MONOTONIC, &ci.started_mono);
 	log_verbose = st.opt.verbose;
 	g_log_set_writer_func(log_writer, NULL, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -377,6 +430,8 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	st.socket_created = true;
+	if (st.opt.control_path && listen_control(&st, &ctl_fd) < 0)
+		goto fail;
 
 	shm_arg = st.opt.shm_kind == IVSHMEM_SHM_DIR ? st.opt.shm_dir :
 						       st.opt.shm_name;
@@ -439,6 +494,25 @@ int main(int argc, char **argv)
 	}
 	listen_fd = shm_fd = -1;
 
+	if (ctl_fd >= 0) {
+		ci.socket_path = st.opt.socket_path;
+		ci.control_path = st.opt.control_path;
+		ci.shm_kind = st.opt.shm_kind;
+		ci.shm_name = shm_arg;
+		ci.shm_size = st.opt.size;
+		ci.max_peers = st.opt.max_peers ? st.opt.max_peers :
+						  IVSHMEM_MAX_PEERS;
+		ci.queue_limit = st.opt.queue_limit ? st.opt.queue_limit :
+						      DEFAULT_QUEUE_LIMIT;
+		r = control_new(st.loop, st.srv, &ci, ctl_fd, &st.ctl);
+		if (r < 0) {
+			g_critical("cannot start the control socket: %s",
+				   g_strerror(-r));
+			goto fail;
+		}
+		ctl_fd = -1;
+	}
+
 	if (st.opt.foreground) {
 		fprintf(stderr,
 			"ivshmem-server: listening on %s (%s%s%s, %" PRIu64 " bytes, %u vector%s)\n"
@@ -450,6 +524,11 @@ int main(int argc, char **argv)
 			st.opt.size, st.opt.vectors,
 			st.opt.vectors == 1 ? "" : "s",
 			st.opt.socket_path, st.opt.vectors);
+		if (st.opt.control_path)
+			fprintf(stderr,
+				"ivshmem-server: control socket %s (mode %s; ivshmem-ctl uses it)\n",
+				st.opt.control_path,
+				st.opt.control_group ? "0660" : "0600");
 	} else {
 		char ok = 0;
 
@@ -472,9 +551,14 @@ int main(int argc, char **argv)
 	status = 0;
 
 fail:
+	/* Before the server: it sends the server's shm fd. */
+	control_free(st.ctl);
+	st.ctl = NULL;
 	ivshmem_server_free(st.srv);
 	if (listen_fd >= 0)
 		close(listen_fd);
+	if (ctl_fd >= 0)
+		close(ctl_fd);
 	if (shm_fd >= 0)
 		close(shm_fd);
 	cleanup_files(&st);

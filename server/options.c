@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@ enum {
 	OPT_MAX_PEERS,
 	OPT_QUEUE_LIMIT,
 	OPT_KEEP_SHM,
+	OPT_CONTROL,
+	OPT_NO_CONTROL,
+	OPT_CONTROL_GROUP,
 };
 
 static const struct option long_options[] = {
@@ -37,6 +41,9 @@ static const struct option long_options[] = {
 	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
 	{ "queue-limit", required_argument, NULL, OPT_QUEUE_LIMIT },
 	{ "keep-shm", no_argument, NULL, OPT_KEEP_SHM },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "no-control", no_argument, NULL, OPT_NO_CONTROL },
+	{ "control-group", required_argument, NULL, OPT_CONTROL_GROUP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
@@ -73,10 +80,19 @@ static void usage(void)
 "                         read, beyond its greeting, before it is\n"
 "                         disconnected (default 65536)\n"
 "      --keep-shm         do not remove the POSIX shm object at exit\n"
+"      --control=PATH     control socket for ivshmem-ctl: server info, the\n"
+"                         peer list, ring or disconnect a peer, events\n"
+"                         (default: the socket path with " CONTROL_SUFFIX " appended);\n"
+"                         mode 0600, so only the server's user may use it\n"
+"      --control-group=GROUP\n"
+"                         let GROUP (a name or a number) use the control\n"
+"                         socket too: it gets that group and mode 0660\n"
+"      --no-control       no control socket (as QEMU's server)\n"
 "\n"
-"The last of -M, -m and --memfd wins. On SIGTERM or SIGINT the server\n"
-"closes every connection, removes its socket (and pid file) and, unless\n"
-"--keep-shm, the POSIX shm object; peers keep what they have mapped.\n"
+"The last of -M, -m and --memfd wins, as does the last of --control and\n"
+"--no-control. On SIGTERM or SIGINT the server closes every connection,\n"
+"removes its sockets (and pid file) and, unless --keep-shm, the POSIX shm\n"
+"object; peers keep what they have mapped.\n"
 "\n"
 "Exit status: 0 after a clean shutdown (in daemon mode: once the server is\n"
 "serving), 1 on any error.\n",
@@ -128,6 +144,29 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	if (errno || *end || v < min || v > max)
 		return -ERANGE;
 	*out = (unsigned)v;
+	return 0;
+}
+
+/* A group name, or a number when no group has that name. 0 or -ENOENT. */
+static int parse_group(const char *s, gid_t *out)
+{
+	struct group *gr;
+	char *end;
+	unsigned long v;
+
+	gr = getgrnam(s);
+	if (gr) {
+		*out = gr->gr_gid;
+		return 0;
+	}
+	if (!(*s >= '0' && *s <= '9'))
+		return -ENOENT;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	/* (gid_t)-1 means "no change" to chown(). */
+	if (errno || *end || v >= (gid_t)-1)
+		return -ENOENT;
+	*out = (gid_t)v;
 	return 0;
 }
 
@@ -184,6 +223,8 @@ static const char *bad_option(int c, const char *arg)
 
 int options_parse(int argc, char **argv, struct options *o)
 {
+	const size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	bool no_control = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -264,6 +305,21 @@ int options_parse(int argc, char **argv, struct options *o)
 		case OPT_KEEP_SHM:
 			o->keep_shm = true;
 			break;
+		case OPT_CONTROL:
+			if (!*optarg)
+				fail("the control socket path (--control) is empty");
+			replace(&o->control_path, optarg);
+			no_control = false;
+			break;
+		case OPT_NO_CONTROL:
+			no_control = true;
+			break;
+		case OPT_CONTROL_GROUP:
+			if (parse_group(optarg, &o->control_gid) < 0)
+				fail("unknown group '%s' for --control-group: give a group name from /etc/group or a numeric group ID",
+				     optarg);
+			replace(&o->control_group, optarg);
+			break;
 		default:
 			fail("%s", bad_option(c, argv[optind - 1]));
 		}
@@ -277,10 +333,40 @@ int options_parse(int argc, char **argv, struct options *o)
 		make_absolute(&o->socket_path);
 		make_absolute(&o->pid_file);
 	}
-	if (strlen(o->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (strlen(o->socket_path) > sun_max)
 		fail("socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
-		     o->socket_path, strlen(o->socket_path),
-		     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		     o->socket_path, strlen(o->socket_path), sun_max);
+
+	if (no_control) {
+		if (o->control_group)
+			fail("--control-group needs a control socket: drop --no-control or --control-group");
+		g_free(o->control_path);
+		o->control_path = NULL;
+	} else if (!o->control_path) {
+		/* After -S is known, and absolute when it is. */
+		o->control_path = g_strconcat(o->socket_path, CONTROL_SUFFIX,
+					      NULL);
+		if (strlen(o->control_path) > sun_max)
+			fail("the control socket path '%s' (the socket path with " CONTROL_SUFFIX " appended) is too long: it has %zu bytes and a UNIX socket path can have at most %zu; choose a shorter one with --control, or give --no-control",
+			     o->control_path, strlen(o->control_path), sun_max);
+	} else {
+		char *a, *b;
+		bool same;
+
+		if (!o->foreground)
+			make_absolute(&o->control_path);
+		if (strlen(o->control_path) > sun_max)
+			fail("control socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
+			     o->control_path, strlen(o->control_path), sun_max);
+		a = g_canonicalize_filename(o->control_path, NULL);
+		b = g_canonicalize_filename(o->socket_path, NULL);
+		same = strcmp(a, b) == 0;
+		g_free(a);
+		g_free(b);
+		if (same)
+			fail("the control socket (--control) cannot be the peer socket %s: choose another path",
+			     o->socket_path);
+	}
 	if (o->shm_kind == IVSHMEM_SHM_POSIX &&
 	    (!*o->shm_name || strchr(o->shm_name + (o->shm_name[0] == '/'), '/') ||
 	     !o->shm_name[o->shm_name[0] == '/']))
@@ -307,5 +393,7 @@ void options_free(struct options *o)
 	g_free(o->shm_name);
 	g_free(o->shm_dir);
 	g_free(o->socket_path);
+	g_free(o->control_path);
+	g_free(o->control_group);
 	memset(o, 0, sizeof(*o));
 }

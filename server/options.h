@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ivshmem.h"
 
@@ -12,6 +13,8 @@
 #define DEFAULT_PID_FILE "/var/run/ivshmem-server.pid"
 #define DEFAULT_SHM_SIZE (4ull << 20)
 #define DEFAULT_VECTORS 1
+#define DEFAULT_QUEUE_LIMIT 65536
+#define CONTROL_SUFFIX ".ctl"
 
 struct options {
 	bool verbose;
@@ -29,6 +32,9 @@ struct options {
 	unsigned vectors;
 	unsigned max_peers;
 	unsigned queue_limit;
+	char *control_path;       /* NULL: --no-control */
+	char *control_group;      /* as given, NULL when not asked for */
+	gid_t control_gid;        /* resolved control_group */
 };
 
 enum {
