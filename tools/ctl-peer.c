@@ -188,23 +188,6 @@ static int parse_ring_arg(const char *arg, struct ring_target *t)
 	return r;
 }
 
-static int parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (!(*s >= '0' && *s <= '9') && *s != '.')
-		return -EINVAL;
-	errno = 0;
-	v = g_ascii_strtod(s, &end);
-	/* Up to a year: poll() takes an int of milliseconds per call
-	 * anyway, and the deadline must not overflow. */
-	if (errno || *end || !isfinite(v) || v <= 0 || v > 365 * 86400.0)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 #define USAGE(...) ctl_usage_error("peer", __VA_ARGS__)
 
 /* CTL_EXIT_OK to run, -1 after --help, else the status to exit with. */
@@ -270,7 +253,7 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 			o->exit_after = v;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_seconds(optarg, &o->timeout) < 0)
+			if (ctl_parse_seconds(optarg, &o->timeout) < 0)
 				return USAGE("invalid timeout '%s': give a positive number of seconds, like 5 or 0.5",
 					     optarg);
 			break;

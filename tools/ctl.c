@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -21,21 +23,29 @@
 #include "ctl.h"
 
 static const struct ctl_command commands[] = {
+	{ "info", "show the server: version, sockets, shared memory, vectors",
+	  ctl_info_run },
+	{ "peers", "list the connected peers", ctl_peers_run },
+	{ "ring", "ring a peer's doorbell (one vector or all)", ctl_ring_run },
+	{ "kick", "disconnect a peer", ctl_kick_run },
+	{ "watch", "print peers joining and leaving as it happens",
+	  ctl_watch_run },
+	{ "dump", "show the shared memory in hex and ASCII", ctl_dump_run },
+	{ "read", "copy shared-memory bytes to standard output",
+	  ctl_read_run },
+	{ "write", "write bytes (hex, or standard input) into the shared memory",
+	  ctl_write_run },
 	{ "peer", "join the server as a peer: events out, commands in",
 	  ctl_peer_run },
 };
 
 enum {
-	OPT_VERSION = 256,
-	OPT_JSON,
+	OPT_VERSION = CTL_OPT_OWN,
 };
 
 static const struct option long_options[] = {
-	{ "help", no_argument, NULL, 'h' },
+	CTL_COMMON_LONGOPTS,
 	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "socket", required_argument, NULL, 'S' },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -43,8 +53,8 @@ static void usage(void)
 {
 	printf(
 "Usage: ivshmem-ctl [GLOBAL OPTION]... COMMAND [OPTION]... [ARG]...\n"
-"Talk to an ivshmem server: join it as a peer, ring doorbells, look into\n"
-"the shared memory.\n"
+"Talk to an ivshmem server: list and watch its peers, ring doorbells, look\n"
+"into the shared memory, join it as a peer.\n"
 "\n"
 "Commands:\n");
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
@@ -54,6 +64,11 @@ static void usage(void)
 "\n"
 "Global options (every command also takes them after its name):\n"
 "  -S, --socket=PATH      the server's socket (default " CTL_DEFAULT_SOCKET ")\n"
+"  -C, --control=PATH     the server's control socket (default: the socket's\n"
+"                         path with .ctl appended), used by every command\n"
+"                         but peer; without -C, peers, ring, info, watch,\n"
+"                         dump, read and write join the server as a peer\n"
+"                         when it has none (QEMU's server)\n"
 "      --json             print one JSON object per line instead of text\n"
 "  -v, --verbose          also show the library's informational messages\n"
 "  -h, --help             show this help and exit\n"
@@ -143,6 +158,58 @@ int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	}
 	if (v > max)
 		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int ctl_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	const char *end, *u;
+	char *num;
+	uint64_t v;
+	int shift = 0, r;
+
+	if (!s || !*s)
+		return -EINVAL;
+	/* The number ends at the first letter that is a unit (none is a
+	 * hex digit). */
+	for (end = s; *end && !strchr(units, g_ascii_toupper(*end)); end++)
+		;
+	if (*end) {
+		u = strchr(units, g_ascii_toupper(*end));
+		if (g_ascii_strcasecmp(end + 1, "") != 0 &&
+		    g_ascii_strcasecmp(end + 1, "iB") != 0)
+			return -EINVAL;
+		shift = 10 * (int)(u - units + 1);
+	}
+	num = g_strndup(s, (gsize)(end - s));
+	r = ctl_parse_u64(num, UINT64_MAX, &v);
+	g_free(num);
+	if (r < 0)
+		return r;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	v <<= shift;
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int ctl_parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!(*s >= '0' && *s <= '9') && *s != '.')
+		return -EINVAL;
+	errno = 0;
+	v = g_ascii_strtod(s, &end);
+	/* Up to a year: poll() takes an int of milliseconds per call
+	 * anyway, and the deadline must not overflow. */
+	if (errno || *end || !isfinite(v) || v <= 0 || v > 365 * 86400.0)
+		return -EINVAL;
 	*out = v;
 	return 0;
 }
@@ -273,6 +340,85 @@ int ctl_out_end(struct ctl_out *o)
 	return 0;
 }
 
+int ctl_print_json(JsonNode *node)
+{
+	JsonGenerator *gen = json_generator_new();
+	gsize len;
+	char *s;
+	int r = 0;
+
+	json_generator_set_root(gen, node);
+	s = json_generator_to_data(gen, &len);
+	if (fwrite(s, 1, len, stdout) != len || putchar('\n') == EOF ||
+	    fflush(stdout) != 0)
+		r = errno ? -errno : -EIO;
+	g_free(s);
+	g_object_unref(gen);
+	return r;
+}
+
+/* ---- options of the commands that talk to the server --------------------- */
+
+void ctl_opts_init(struct ctl_opts *o, const struct ctl_global *g)
+{
+	memset(o, 0, sizeof(*o));
+	o->socket_path = g->socket_path;
+	o->control_path = g->control_path;
+	o->control_given = g->control_path != NULL;
+	o->json = g->json;
+	o->verbose = g->verbose;
+}
+
+int ctl_common_option(const char *command, int c, char **argv,
+		      struct ctl_opts *o)
+{
+	switch (c) {
+	case 'S':
+		if (!*optarg)
+			return ctl_usage_error(command, "the socket path (-S) is empty");
+		o->socket_path = optarg;
+		return CTL_EXIT_OK;
+	case 'C':
+		if (!*optarg)
+			return ctl_usage_error(command, "the control socket path (-C) is empty");
+		o->control_path = optarg;
+		o->control_given = true;
+		return CTL_EXIT_OK;
+	case CTL_OPT_JSON:
+		o->json = true;
+		return CTL_EXIT_OK;
+	case 'v':
+		o->verbose = true;
+		return CTL_EXIT_OK;
+	case ':':
+	case '?':
+		return ctl_option_error(command, c, argv);
+	default:
+		return -1;
+	}
+}
+
+int ctl_opts_check(const char *command, struct ctl_opts *o)
+{
+	const size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+	if (strlen(o->socket_path) > max)
+		return ctl_usage_error(command, "socket path '%s' is too long: a UNIX socket path can have at most %zu bytes",
+				       o->socket_path, max);
+	if (!o->control_path) {
+		/* Fits: max + 4 < sizeof(control_buf). */
+		snprintf(o->control_buf, sizeof(o->control_buf), "%s.ctl",
+			 o->socket_path);
+		o->control_path = o->control_buf;
+	}
+	if (strlen(o->control_path) > max)
+		return ctl_usage_error(command, "control socket path '%s' is too long: a UNIX socket path can have at most %zu bytes%s",
+				       o->control_path, max,
+				       o->control_given ? "" :
+				       " (give a shorter one with -C)");
+	return CTL_EXIT_OK;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct ctl_command *find_command(const char *name)
@@ -337,7 +483,7 @@ int main(int argc, char **argv)
 	open_std_fds();
 	opterr = 0;
 	/* '+': stop at the command; what follows it is the command's. */
-	while ((c = getopt_long(argc, argv, "+:hS:v", long_options,
+	while ((c = getopt_long(argc, argv, "+:hS:C:v", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -351,7 +497,12 @@ int main(int argc, char **argv)
 				return ctl_usage_error(NULL, "the socket path (-S) is empty");
 			g.socket_path = optarg;
 			break;
-		case OPT_JSON:
+		case 'C':
+			if (!*optarg)
+				return ctl_usage_error(NULL, "the control socket path (-C) is empty");
+			g.control_path = optarg;
+			break;
+		case CTL_OPT_JSON:
 			g.json = true;
 			break;
 		case 'v':
