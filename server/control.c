@@ -19,10 +19,10 @@
 
 #include <ev.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "config.h"
 #include "control.h"
+#include "json-line.h"
 
 #define MAX_CLIENTS 64
 /* A request line, newline included. */
@@ -123,28 +123,6 @@ static void add_now(JsonBuilder *b, const char *name)
 	add_time(b, name, &now);
 }
 
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v);
-}
-
-static void add_string(JsonBuilder *b, const char *name, const char *s)
-{
-	json_builder_set_member_name(b, name);
-	if (!s) {
-		json_builder_add_null_value(b);
-	} else if (g_utf8_validate(s, -1, NULL)) {
-		json_builder_add_string_value(b, s);
-	} else {
-		/* A path that is not UTF-8: keep the JSON valid. */
-		char *v = g_utf8_make_valid(s, -1);
-
-		json_builder_add_string_value(b, v);
-		g_free(v);
-	}
-}
-
 /* pid, uid, gid: null when SO_PEERCRED did not tell. */
 static void add_cred(JsonBuilder *b, pid_t pid, uid_t uid, gid_t gid)
 {
@@ -173,10 +151,10 @@ static void add_peer(JsonBuilder *b, const struct ivshmem_server_peer_info *p)
 	};
 
 	json_builder_begin_object(b);
-	add_int(b, "id", p->id);
-	add_int(b, "vectors", p->vectors);
+	jsonl_add_int(b, "id", p->id);
+	jsonl_add_int(b, "vectors", p->vectors);
 	add_cred(b, p->pid, p->uid, p->gid);
-	add_int(b, "queued", p->queued);
+	jsonl_add_int(b, "queued", p->queued);
 	add_time(b, "connected_at", &at);
 	json_builder_set_member_name(b, "connected_for");
 	json_builder_add_double_value(b, seconds_since(&at, CLOCK_REALTIME));
@@ -207,18 +185,10 @@ static void add_peers(struct control *ctl, JsonBuilder *b, const char *name)
 /* The builder's object as one line, newline included. */
 static char *to_line(JsonBuilder *b, size_t *len)
 {
-	JsonGenerator *gen = json_generator_new();
 	JsonNode *root = json_builder_get_root(b);
-	gsize n;
-	char *text, *line;
+	char *line = jsonl_line(root, len);
 
-	json_generator_set_root(gen, root);
-	text = json_generator_to_data(gen, &n);
-	line = g_realloc(text, n + 1);
-	line[n] = '\n';
-	*len = n + 1;
 	json_node_unref(root);
-	g_object_unref(gen);
 	return line;
 }
 
@@ -361,7 +331,7 @@ static JsonBuilder *reply_begin(const char *command)
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "ok");
 	json_builder_add_boolean_value(b, TRUE);
-	add_string(b, "command", command);
+	jsonl_add_string(b, "command", command);
 	return b;
 }
 
@@ -397,9 +367,9 @@ static void reply_error(const struct request *rq, const char *code,
 	json_builder_set_member_name(b, "ok");
 	json_builder_add_boolean_value(b, FALSE);
 	if (rq->command)
-		add_string(b, "command", rq->command);
-	add_string(b, "error", code);
-	add_string(b, "message", msg);
+		jsonl_add_string(b, "command", rq->command);
+	jsonl_add_string(b, "error", code);
+	jsonl_add_string(b, "message", msg);
 	g_free(msg);
 	reply_end(rq, b, -1);
 }
@@ -418,10 +388,10 @@ static const char *shm_kind_str(enum ivshmem_shm_kind k)
 
 static void add_shm(struct control *ctl, JsonBuilder *b)
 {
-	add_string(b, "kind", shm_kind_str(ctl->info.shm_kind));
-	add_string(b, "name", ctl->info.shm_kind == IVSHMEM_SHM_MEMFD ?
+	jsonl_add_string(b, "kind", shm_kind_str(ctl->info.shm_kind));
+	jsonl_add_string(b, "name", ctl->info.shm_kind == IVSHMEM_SHM_MEMFD ?
 		   NULL : ctl->info.shm_name);
-	add_int(b, "size", (gint64)ctl->info.shm_size);
+	jsonl_add_int(b, "size", (gint64)ctl->info.shm_size);
 }
 
 static void cmd_info(const struct request *rq)
@@ -429,20 +399,20 @@ static void cmd_info(const struct request *rq)
 	struct control *ctl = rq->c->ctl;
 	JsonBuilder *b = reply_begin(rq->command);
 
-	add_string(b, "server", "ivshmem-server");
-	add_string(b, "version", IVSHMEM_VERSION);
-	add_int(b, "protocol", CONTROL_PROTOCOL);
-	add_int(b, "pid", getpid());
-	add_string(b, "socket", ctl->info.socket_path);
-	add_string(b, "control", ctl->info.control_path);
+	jsonl_add_string(b, "server", "ivshmem-server");
+	jsonl_add_string(b, "version", IVSHMEM_VERSION);
+	jsonl_add_int(b, "protocol", CONTROL_PROTOCOL);
+	jsonl_add_int(b, "pid", getpid());
+	jsonl_add_string(b, "socket", ctl->info.socket_path);
+	jsonl_add_string(b, "control", ctl->info.control_path);
 	json_builder_set_member_name(b, "shm");
 	json_builder_begin_object(b);
 	add_shm(ctl, b);
 	json_builder_end_object(b);
-	add_int(b, "vectors", ivshmem_server_get_vectors(ctl->srv));
-	add_int(b, "peers", ivshmem_server_peer_count(ctl->srv));
-	add_int(b, "max_peers", ctl->info.max_peers);
-	add_int(b, "queue_limit", ctl->info.queue_limit);
+	jsonl_add_int(b, "vectors", ivshmem_server_get_vectors(ctl->srv));
+	jsonl_add_int(b, "peers", ivshmem_server_peer_count(ctl->srv));
+	jsonl_add_int(b, "max_peers", ctl->info.max_peers);
+	jsonl_add_int(b, "queue_limit", ctl->info.queue_limit);
 	add_time(b, "started_at", &ctl->info.started);
 	json_builder_set_member_name(b, "uptime");
 	json_builder_add_double_value(b, seconds_since(&ctl->info.started_mono,
@@ -455,7 +425,7 @@ static void cmd_peers(const struct request *rq)
 	struct control *ctl = rq->c->ctl;
 	JsonBuilder *b = reply_begin(rq->command);
 
-	add_int(b, "vectors", ivshmem_server_get_vectors(ctl->srv));
+	jsonl_add_int(b, "vectors", ivshmem_server_get_vectors(ctl->srv));
 	add_peers(ctl, b, "peers");
 	reply_end(rq, b, -1);
 }
@@ -542,7 +512,7 @@ static void cmd_ring(const struct request *rq)
 	}
 
 	b = reply_begin(rq->command);
-	add_int(b, "peer", peer);
+	jsonl_add_int(b, "peer", peer);
 	json_builder_set_member_name(b, "vectors");
 	json_builder_begin_array(b);
 	for (unsigned v = vector < 0 ? 0 : (unsigned)vector;
@@ -596,7 +566,7 @@ static void cmd_kick(const struct request *rq)
 		return;
 	}
 	b = reply_begin(rq->command);
-	add_int(b, "peer", peer);
+	jsonl_add_int(b, "peer", peer);
 	reply_end(rq, b, -1);
 }
 
@@ -997,7 +967,7 @@ static char *event_line(struct control *ctl,
 	json_builder_begin_object(b);
 	switch (ev->type) {
 	case IVSHMEM_EVENT_PEER_JOINED:
-		add_string(b, "event", "join");
+		jsonl_add_string(b, "event", "join");
 		add_now(b, "time");
 		json_builder_set_member_name(b, "peer");
 		if (ivshmem_server_get_peer(ctl->srv, ev->id, &p) < 0) {
@@ -1018,30 +988,30 @@ static char *event_line(struct control *ctl,
 		add_peer(b, &p);
 		break;
 	case IVSHMEM_EVENT_PEER_LEFT:
-		add_string(b, "event", "leave");
+		jsonl_add_string(b, "event", "leave");
 		add_now(b, "time");
 		json_builder_set_member_name(b, "peer");
 		json_builder_begin_object(b);
-		add_int(b, "id", ev->id);
+		jsonl_add_int(b, "id", ev->id);
 		add_cred(b, ev->pid, ev->uid, ev->gid);
 		json_builder_end_object(b);
-		add_string(b, "reason", leave_reason_str(ev->reason));
+		jsonl_add_string(b, "reason", leave_reason_str(ev->reason));
 		if (ev->error)
-			add_string(b, "error", g_strerror(ev->error));
+			jsonl_add_string(b, "error", g_strerror(ev->error));
 		break;
 	case IVSHMEM_EVENT_REFUSED:
-		add_string(b, "event", "refused");
+		jsonl_add_string(b, "event", "refused");
 		add_now(b, "time");
 		add_cred(b, ev->pid, ev->uid, ev->gid);
-		add_string(b, "reason", ev->error == ENOSPC ? "full" : "error");
+		jsonl_add_string(b, "reason", ev->error == ENOSPC ? "full" : "error");
 		if (ev->error == ENOSPC) {
-			add_string(b, "message",
+			jsonl_add_string(b, "message",
 				   "every peer ID is in use: the connection was closed");
 		} else {
 			char *m = g_strdup_printf("the connection was closed: %s",
 						  g_strerror(ev->error));
 
-			add_string(b, "message", m);
+			jsonl_add_string(b, "message", m);
 			g_free(m);
 		}
 		break;
@@ -1049,7 +1019,7 @@ static char *event_line(struct control *ctl,
 		g_object_unref(b);
 		return NULL;
 	}
-	add_int(b, "peers", ev->peers);
+	jsonl_add_int(b, "peers", ev->peers);
 	json_builder_end_object(b);
 	line = to_line(b, len);
 	g_object_unref(b);

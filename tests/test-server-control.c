@@ -417,6 +417,12 @@ static char *cc_line(struct cc *c, int timeout_ms)
 			size_t n = (size_t)(nl - c->in->str);
 			char *line = g_strndup(c->in->str, n);
 
+			/* JSON has no raw control characters, in strings
+			 * or out of them. */
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg((unsigned char)line[i] >= 0x20,
+					      "byte 0x%02x at %zu of: %s",
+					      (unsigned char)line[i], i, line);
 			c->line_off = c->taken;
 			c->taken += n + 1;
 			g_string_erase(c->in, 0, (gssize)n + 1);
@@ -1610,6 +1616,7 @@ START_TEST(test_tag)
 		"\"abc\"", "42", "-1.5", "null", "true", "false", "\"\"",
 		"[1,\"x\",{\"y\":[]}]", "{\"a\":{\"b\":null},\"c\":[true]}",
 		"\"\\u00e9\\n\\\"\"", "1e300",
+		"\"\\u0001\\u001e\\u001f\\u007f\"",
 	};
 	/* each request: what comes before the tag and after it */
 	const char *reqs[][2] = {

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "ctl.h"
 #include "ivshmem.h"
@@ -135,26 +134,6 @@ static JsonNode *builder_take(JsonBuilder *b)
 	return n;
 }
 
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v);
-}
-
-static void add_str(JsonBuilder *b, const char *name, const char *s)
-{
-	json_builder_set_member_name(b, name);
-	if (s) {
-		/* Paths need not be UTF-8; JSON must. */
-		char *valid = g_utf8_make_valid(s, -1);
-
-		json_builder_add_string_value(b, valid);
-		g_free(valid);
-	} else {
-		json_builder_add_null_value(b);
-	}
-}
-
 static void add_null(JsonBuilder *b, const char *name)
 {
 	json_builder_set_member_name(b, name);
@@ -255,9 +234,9 @@ static int peer_count(struct ctl_conn *c)
 static void add_peer_object(JsonBuilder *b, int id, int vectors, bool full)
 {
 	json_builder_begin_object(b);
-	add_int(b, "id", id);
+	jsonl_add_int(b, "id", id);
 	if (full)
-		add_int(b, "vectors", vectors);
+		jsonl_add_int(b, "vectors", vectors);
 	add_null(b, "pid");
 	add_null(b, "uid");
 	add_null(b, "gid");
@@ -277,14 +256,14 @@ static void queue_event(struct ctl_conn *c, const char *event, int id,
 	bool join = strcmp(event, "join") == 0;
 
 	json_builder_begin_object(b);
-	add_str(b, "event", event);
-	add_str(b, "time", now);
+	jsonl_add_string(b, "event", event);
+	jsonl_add_string(b, "time", now);
 	json_builder_set_member_name(b, "peer");
 	add_peer_object(b, id, vectors, join);
 	if (!join)
 		add_null(b, "reason");
-	add_int(b, "peers", peer_count(c));
-	add_str(b, "via", "peer");
+	jsonl_add_int(b, "peers", peer_count(c));
+	jsonl_add_string(b, "via", "peer");
 	json_builder_end_object(b);
 	g_queue_push_tail(&c->events, builder_take(b));
 	g_free(now);
@@ -447,27 +426,19 @@ static int ms_left(double deadline)
 /* 0, or CTL_EXIT_FAILURE after saying why. */
 static int send_request(struct ctl_conn *c, JsonNode *req)
 {
-	JsonGenerator *gen = json_generator_new();
 	double deadline = now() + REPLY_TIMEOUT_MS / 1000.0;
-	GString *line;
-	gsize len, off = 0;
-	char *s;
+	size_t len, off = 0;
+	char *line = jsonl_line(req, &len);
 	int status = CTL_EXIT_OK;
 
-	json_generator_set_root(gen, req);
-	s = json_generator_to_data(gen, &len);
-	g_object_unref(gen);
-	line = g_string_new_len(s, (gssize)len);
-	g_free(s);
-	g_string_append_c(line, '\n');
-	if (line->len > MAX_REQUEST) {
+	if (len > MAX_REQUEST) {
 		/* Only numbers and fixed words go in: never in practice. */
 		ctl_error("the request is longer than %d bytes", MAX_REQUEST);
 		status = CTL_EXIT_FAILURE;
 	}
-	while (status == CTL_EXIT_OK && off < line->len) {
+	while (status == CTL_EXIT_OK && off < len) {
 		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
-		ssize_t n = send(c->fd, line->str + off, line->len - off,
+		ssize_t n = send(c->fd, line + off, len - off,
 				 MSG_NOSIGNAL);
 
 		if (n >= 0) {
@@ -487,7 +458,7 @@ static int send_request(struct ctl_conn *c, JsonNode *req)
 			status = CTL_EXIT_FAILURE;
 		}
 	}
-	g_string_free(line, TRUE);
+	g_free(line);
 	return status;
 }
 
@@ -627,13 +598,13 @@ static JsonBuilder *reply_begin(const char *command)
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "ok");
 	json_builder_add_boolean_value(b, TRUE);
-	add_str(b, "command", command);
+	jsonl_add_string(b, "command", command);
 	return b;
 }
 
 static JsonNode *reply_end(JsonBuilder *b)
 {
-	add_str(b, "via", "peer");
+	jsonl_add_string(b, "via", "peer");
 	json_builder_end_object(b);
 	return builder_take(b);
 }
@@ -654,10 +625,10 @@ static JsonNode *error_reply(const char *command, const char *code,
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "ok");
 	json_builder_add_boolean_value(b, FALSE);
-	add_str(b, "command", command);
-	add_str(b, "error", code);
-	add_str(b, "message", msg);
-	add_str(b, "via", "peer");
+	jsonl_add_string(b, "command", command);
+	jsonl_add_string(b, "error", code);
+	jsonl_add_string(b, "message", msg);
+	jsonl_add_string(b, "via", "peer");
 	json_builder_end_object(b);
 	g_free(msg);
 	return builder_take(b);
@@ -745,16 +716,16 @@ static JsonNode *peer_info(struct ctl_conn *c)
 	add_null(b, "version");
 	add_null(b, "protocol");
 	add_null(b, "pid");
-	add_str(b, "socket", c->opt->socket_path);
+	jsonl_add_string(b, "socket", c->opt->socket_path);
 	add_null(b, "control");
 	json_builder_set_member_name(b, "shm");
 	json_builder_begin_object(b);
-	add_str(b, "kind", kind);
-	add_str(b, "name", name);
-	add_int(b, "size", (gint64)size);
+	jsonl_add_string(b, "kind", kind);
+	jsonl_add_string(b, "name", name);
+	jsonl_add_int(b, "size", (gint64)size);
 	json_builder_end_object(b);
-	add_int(b, "vectors", own_vectors(c));
-	add_int(b, "peers", peer_count(c));
+	jsonl_add_int(b, "vectors", own_vectors(c));
+	jsonl_add_int(b, "peers", peer_count(c));
 	add_null(b, "max_peers");
 	add_null(b, "queue_limit");
 	add_null(b, "started_at");
@@ -782,7 +753,7 @@ static JsonNode *peer_ring(struct ctl_conn *c, JsonObject *req)
 				   "peer %d has no vector %" G_GINT64_FORMAT
 				   " (it has %d)", (int)id, vector, nv);
 	b = reply_begin("ring");
-	add_int(b, "peer", id);
+	jsonl_add_int(b, "peer", id);
 	json_builder_set_member_name(b, "vectors");
 	json_builder_begin_array(b);
 	for (int v = vector < 0 ? 0 : (int)vector;
@@ -817,9 +788,9 @@ static JsonNode *peer_shm(struct ctl_conn *c, int *fd)
 				   g_strerror(errno));
 	kind = shm_kind(shm, &name);
 	b = reply_begin("shm");
-	add_str(b, "kind", kind);
-	add_str(b, "name", name);
-	add_int(b, "size", (gint64)size);
+	jsonl_add_string(b, "kind", kind);
+	jsonl_add_string(b, "name", name);
+	jsonl_add_int(b, "size", (gint64)size);
 	g_free(name);
 	return reply_end(b);
 }
@@ -839,7 +810,7 @@ static JsonNode *peer_call(struct ctl_conn *c, JsonObject *req, int *fd)
 	    g_strcmp0(command, "watch") == 0) {
 		b = reply_begin(command);
 		if (command[0] == 'p')
-			add_int(b, "vectors", own_vectors(c));
+			jsonl_add_int(b, "vectors", own_vectors(c));
 		add_peer_list(b, c);
 		c->watching = command[0] == 'w';
 		return reply_end(b);

@@ -342,18 +342,13 @@ int ctl_out_end(struct ctl_out *o)
 
 int ctl_print_json(JsonNode *node)
 {
-	JsonGenerator *gen = json_generator_new();
-	gsize len;
-	char *s;
+	size_t len;
+	char *s = jsonl_line(node, &len);
 	int r = 0;
 
-	json_generator_set_root(gen, node);
-	s = json_generator_to_data(gen, &len);
-	if (fwrite(s, 1, len, stdout) != len || putchar('\n') == EOF ||
-	    fflush(stdout) != 0)
+	if (fwrite(s, 1, len, stdout) != len || fflush(stdout) != 0)
 		r = errno ? -errno : -EIO;
 	g_free(s);
-	g_object_unref(gen);
 	return r;
 }
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include "json-line.h"
 
 /* The server's default socket (ivshmem-server -S, QEMU's too). */
 #define CTL_DEFAULT_SOCKET "/tmp/ivshmem_socket"

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON lines with json-glib, as the control socket between ivshmem-server
+ * and ivshmem-ctl speaks them. Shared by the two programs; not installed.
+ */
+#ifndef IVSHMEM_JSON_LINE_H
+#define IVSHMEM_JSON_LINE_H
+
+#include <stddef.h>
+
+#include <json-glib/json-glib.h>
+
+/*
+ * @node written compactly on one line, with its "\n": a new string of
+ * *len bytes. json-glib (1.6 at least) writes U+001F in strings as a raw
+ * byte, which JSON forbids; here it is escaped.
+ */
+char *jsonl_line(JsonNode *node, size_t *len);
+
+/* Member @name with a string value made valid UTF-8 (paths and names need
+ * not be), or null when @s is NULL. */
+void jsonl_add_string(JsonBuilder *b, const char *name, const char *s);
+/* Member @name with an integer value. */
+void jsonl_add_int(JsonBuilder *b, const char *name, gint64 v);
+
+#endif
