@@ -53,3 +53,31 @@ void jsonl_add_int(JsonBuilder *b, const char *name, gint64 v)
 	json_builder_set_member_name(b, name);
 	json_builder_add_int_value(b, v);
 }
+
+JsonBuilder *jsonl_reply_new(const char *command)
+{
+	JsonBuilder *b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "ok");
+	json_builder_add_boolean_value(b, TRUE);
+	jsonl_add_string(b, "command", command);
+	return b;
+}
+
+JsonBuilder *jsonl_error_new(const char *command, const char *code,
+			     const char *fmt, va_list ap)
+{
+	JsonBuilder *b = json_builder_new();
+	char *msg = g_strdup_vprintf(fmt, ap);
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "ok");
+	json_builder_add_boolean_value(b, FALSE);
+	if (command)
+		jsonl_add_string(b, "command", command);
+	jsonl_add_string(b, "error", code);
+	jsonl_add_string(b, "message", msg);
+	g_free(msg);
+	return b;
+}

@@ -23,4 +23,14 @@ void jsonl_add_string(JsonBuilder *b, const char *name, const char *s);
 /* Member @name with an integer value. */
 void jsonl_add_int(JsonBuilder *b, const char *name, gint64 v);
 
+/*
+ * The replies of the control protocol (ivshmem-server(8), CONTROL
+ * SOCKET), left open for more members: {"ok":true,"command":COMMAND, and
+ * {"ok":false,"command":COMMAND (left out when NULL),"error":CODE,
+ * "message":SENTENCE.
+ */
+JsonBuilder *jsonl_reply_new(const char *command);
+JsonBuilder *jsonl_error_new(const char *command, const char *code,
+			     const char *fmt, va_list ap) G_GNUC_PRINTF(3, 0);
+
 #endif

@@ -324,16 +324,6 @@ struct request {
 	JsonNode *tag;
 };
 
-static JsonBuilder *reply_begin(const char *command)
-{
-	JsonBuilder *b = json_builder_new();
-
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, TRUE);
-	jsonl_add_string(b, "command", command);
-	return b;
-}
 
 /* Close the reply (with the request's tag) and queue it, fd attached. */
 static void reply_end(const struct request *rq, JsonBuilder *b, int fd)
@@ -356,21 +346,12 @@ G_GNUC_PRINTF(3, 4)
 static void reply_error(const struct request *rq, const char *code,
 			const char *fmt, ...)
 {
-	JsonBuilder *b = json_builder_new();
+	JsonBuilder *b;
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
+	b = jsonl_error_new(rq->command, code, fmt, ap);
 	va_end(ap);
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, FALSE);
-	if (rq->command)
-		jsonl_add_string(b, "command", rq->command);
-	jsonl_add_string(b, "error", code);
-	jsonl_add_string(b, "message", msg);
-	g_free(msg);
 	reply_end(rq, b, -1);
 }
 
@@ -397,7 +378,7 @@ static void add_shm(struct control *ctl, JsonBuilder *b)
 static void cmd_info(const struct request *rq)
 {
 	struct control *ctl = rq->c->ctl;
-	JsonBuilder *b = reply_begin(rq->command);
+	JsonBuilder *b = jsonl_reply_new(rq->command);
 
 	jsonl_add_string(b, "server", "ivshmem-server");
 	jsonl_add_string(b, "version", IVSHMEM_VERSION);
@@ -423,7 +404,7 @@ static void cmd_info(const struct request *rq)
 static void cmd_peers(const struct request *rq)
 {
 	struct control *ctl = rq->c->ctl;
-	JsonBuilder *b = reply_begin(rq->command);
+	JsonBuilder *b = jsonl_reply_new(rq->command);
 
 	jsonl_add_int(b, "vectors", ivshmem_server_get_vectors(ctl->srv));
 	add_peers(ctl, b, "peers");
@@ -432,7 +413,7 @@ static void cmd_peers(const struct request *rq)
 
 static void cmd_watch(const struct request *rq)
 {
-	JsonBuilder *b = reply_begin(rq->command);
+	JsonBuilder *b = jsonl_reply_new(rq->command);
 
 	add_peers(rq->c->ctl, b, "peers");
 	reply_end(rq, b, -1);
@@ -442,7 +423,7 @@ static void cmd_watch(const struct request *rq)
 static void cmd_shm(const struct request *rq)
 {
 	struct control *ctl = rq->c->ctl;
-	JsonBuilder *b = reply_begin(rq->command);
+	JsonBuilder *b = jsonl_reply_new(rq->command);
 	int fd = ivshmem_server_get_shm_fd(ctl->srv);
 
 	add_shm(ctl, b);
@@ -511,7 +492,7 @@ static void cmd_ring(const struct request *rq)
 		return;
 	}
 
-	b = reply_begin(rq->command);
+	b = jsonl_reply_new(rq->command);
 	jsonl_add_int(b, "peer", peer);
 	json_builder_set_member_name(b, "vectors");
 	json_builder_begin_array(b);
@@ -565,7 +546,7 @@ static void cmd_kick(const struct request *rq)
 			    peer);
 		return;
 	}
-	b = reply_begin(rq->command);
+	b = jsonl_reply_new(rq->command);
 	jsonl_add_int(b, "peer", peer);
 	reply_end(rq, b, -1);
 }

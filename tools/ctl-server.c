@@ -591,16 +591,6 @@ static int recv_object(struct ctl_conn *c, int timeout_ms, JsonNode **out)
 
 /* ---- joined as a peer: the commands answered from what it knows ---------- */
 
-static JsonBuilder *reply_begin(const char *command)
-{
-	JsonBuilder *b = json_builder_new();
-
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, TRUE);
-	jsonl_add_string(b, "command", command);
-	return b;
-}
 
 static JsonNode *reply_end(JsonBuilder *b)
 {
@@ -615,22 +605,14 @@ static JsonNode *error_reply(const char *command, const char *code,
 static JsonNode *error_reply(const char *command, const char *code,
 			     const char *fmt, ...)
 {
-	JsonBuilder *b = json_builder_new();
+	JsonBuilder *b;
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
+	b = jsonl_error_new(command, code, fmt, ap);
 	va_end(ap);
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, FALSE);
-	jsonl_add_string(b, "command", command);
-	jsonl_add_string(b, "error", code);
-	jsonl_add_string(b, "message", msg);
 	jsonl_add_string(b, "via", "peer");
 	json_builder_end_object(b);
-	g_free(msg);
 	return builder_take(b);
 }
 
@@ -703,7 +685,7 @@ static const char *shm_kind(int fd, char **name)
 
 static JsonNode *peer_info(struct ctl_conn *c)
 {
-	JsonBuilder *b = reply_begin("info");
+	JsonBuilder *b = jsonl_reply_new("info");
 	int fd = ivshmem_peer_shm_fd(c->peer);
 	uint64_t size = 0;
 	const char *kind = NULL;
@@ -752,7 +734,7 @@ static JsonNode *peer_ring(struct ctl_conn *c, JsonObject *req)
 		return error_reply("ring", "no-such-vector",
 				   "peer %d has no vector %" G_GINT64_FORMAT
 				   " (it has %d)", (int)id, vector, nv);
-	b = reply_begin("ring");
+	b = jsonl_reply_new("ring");
 	jsonl_add_int(b, "peer", id);
 	json_builder_set_member_name(b, "vectors");
 	json_builder_begin_array(b);
@@ -787,7 +769,7 @@ static JsonNode *peer_shm(struct ctl_conn *c, int *fd)
 		return error_reply("shm", "failed", "cannot keep the shared-memory fd: %s",
 				   g_strerror(errno));
 	kind = shm_kind(shm, &name);
-	b = reply_begin("shm");
+	b = jsonl_reply_new("shm");
 	jsonl_add_string(b, "kind", kind);
 	jsonl_add_string(b, "name", name);
 	jsonl_add_int(b, "size", (gint64)size);
@@ -808,7 +790,7 @@ static JsonNode *peer_call(struct ctl_conn *c, JsonObject *req, int *fd)
 		return peer_shm(c, fd);
 	if (g_strcmp0(command, "peers") == 0 ||
 	    g_strcmp0(command, "watch") == 0) {
-		b = reply_begin(command);
+		b = jsonl_reply_new(command);
 		if (command[0] == 'p')
 			jsonl_add_int(b, "vectors", own_vectors(c));
 		add_peer_list(b, c);
@@ -1033,16 +1015,6 @@ static char *text_of(JsonObject *o, const char *name)
 	return g_strdup("-");
 }
 
-static int stdout_status(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ctl_error("cannot write to standard output: %s",
-			  g_strerror(errno ? errno : EIO));
-		return CTL_EXIT_FAILURE;
-	}
-	return CTL_EXIT_OK;
-}
-
 /* Print reply as JSON, or with text(); the exit status. */
 static int print_reply(const struct ctl_opts *o, JsonNode *reply,
 		       void (*text)(JsonObject *))
@@ -1059,7 +1031,7 @@ static int print_reply(const struct ctl_opts *o, JsonNode *reply,
 		return CTL_EXIT_OK;
 	}
 	text(json_node_get_object(reply));
-	return stdout_status();
+	return ctl_stdout_status();
 }
 
 /* One "key  value" line of info. */

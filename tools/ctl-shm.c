@@ -287,16 +287,6 @@ static bool check_range(const struct shm *m, const char *verb,
 	return true;
 }
 
-static int stdout_status(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ctl_error("cannot write to standard output: %s",
-			  g_strerror(errno ? errno : EIO));
-		return CTL_EXIT_FAILURE;
-	}
-	return CTL_EXIT_OK;
-}
-
 /* {"offset":..,"length":..,"hex":".."} on stdout. */
 static int print_hex_json(const uint8_t *p, uint64_t offset, uint64_t length)
 {
@@ -416,7 +406,7 @@ static int show(const char *command, void (*help)(void),
 			/* fwrite takes a size_t; the mapping fits one. */
 			fwrite(p, 1, (size_t)length, stdout);
 		}
-		status = stdout_status();
+		status = ctl_stdout_status();
 	}
 	shm_unmap(&m);
 	return status;
@@ -551,7 +541,7 @@ int ctl_write_run(const struct ctl_global *g, int argc, char **argv)
 	} else {
 		printf("wrote %u byte%s at offset %" PRIu64 "\n", data->len,
 		       data->len == 1 ? "" : "s", s.offset);
-		status = stdout_status();
+		status = ctl_stdout_status();
 	}
 out:
 	shm_unmap(&m);

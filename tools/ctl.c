@@ -340,6 +340,16 @@ int ctl_out_end(struct ctl_out *o)
 	return 0;
 }
 
+int ctl_stdout_status(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_error("cannot write to standard output: %s",
+			  g_strerror(errno ? errno : EIO));
+		return CTL_EXIT_FAILURE;
+	}
+	return CTL_EXIT_OK;
+}
+
 int ctl_print_json(JsonNode *node)
 {
 	size_t len;

@@ -161,6 +161,8 @@ int ctl_opts_check(const char *command, struct ctl_opts *o);
 
 /* Write node as one line of JSON on stdout and flush. 0 or -errno. */
 int ctl_print_json(JsonNode *node);
+/* Flush stdout: CTL_EXIT_OK, or CTL_EXIT_FAILURE after saying why. */
+int ctl_stdout_status(void);
 
 /*
  * A connection to the server for one command: its control socket, or,
