@@ -661,6 +661,75 @@ void tpeer_close(struct tpeer *p)
 	p->sock = p->shm_fd = p->id = -1;
 }
 
+void tpeer_recv_ok(struct tpeer *p, struct tmsg *m, int timeout_ms)
+{
+	char *why = NULL;
+	int r = tpeer_recv(p, timeout_ms, m, &why);
+
+	ck_assert_msg(r == 1, "peer %d, message %u: %d (%s)", p->id, p->nmsgs,
+		      r, why ? why : r ? g_strerror(-r) : "EOF");
+	g_free(why);
+}
+
+void tpeer_join_ok(struct tpeer *p, const char *sock, unsigned vectors,
+		   bool keep_fds)
+{
+	int r = tpeer_connect(p, sock, vectors, keep_fds);
+
+	ck_assert_msg(r == 0, "connect: %s", g_strerror(-r));
+	r = tpeer_greet(p, TWAIT_MS);
+	ck_assert_msg(r == 0, "greeting: %s", g_strerror(-r));
+}
+
+void tpeer_wait_peers_ok(struct tpeer *p, unsigned npeers)
+{
+	int r = tpeer_wait_peers(p, npeers, TWAIT_MS);
+
+	ck_assert_msg(r == 0, "peer %d waiting for %u peers (has %u): %s",
+		      p->id, npeers, p->npeers, g_strerror(-r));
+}
+
+void tpeer_expect_quiet(struct tpeer *p, int ms)
+{
+	struct tmsg m;
+	int r = tpeer_recv(p, ms, &m, NULL);
+
+	ck_assert_msg(r == -ETIMEDOUT,
+		      "peer %d: unexpected %d (value %lld) instead of silence",
+		      p->id, r, r == 1 ? (long long)m.value : 0LL);
+}
+
+void tpeer_expect_leave(struct tpeer *p, int id)
+{
+	struct tmsg m;
+
+	tpeer_recv_ok(p, &m, TWAIT_MS);
+	ck_assert_msg(m.kind == TMSG_LEAVE && m.id == id,
+		      "peer %d: want leave of %d, got kind %d id %d", p->id,
+		      id, m.kind, m.id);
+}
+
+void tpeer_drain(struct tpeer *p, int ms)
+{
+	struct tmsg m;
+	char *why = NULL;
+	int r;
+
+	while ((r = tpeer_recv(p, ms, &m, &why)) == 1)
+		;
+	ck_assert_msg(r == -ETIMEDOUT, "peer %d: %d (%s)", p->id, r,
+		      why ? why : r ? g_strerror(-r) : "EOF");
+}
+
+TCase *tcase_with(const char *name, double timeout, void (*teardown)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout);
+	tcase_add_unchecked_fixture(tc, NULL, teardown);
+	return tc;
+}
+
 int run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -139,6 +139,28 @@ int64_t tpeer_wait_doorbell(const struct tpeer *p, unsigned vector,
 /* Close everything. */
 void tpeer_close(struct tpeer *p);
 
+/*
+ * Checked versions, which fail the test (ck_assert) with the peer, the
+ * message count and the reason. Those without a timeout parameter wait up
+ * to TWAIT_MS for what must come.
+ */
+/* Generous bounds: CI machines are shared and slow. */
+#define TWAIT_MS 10000
+/* tpeer_recv() returns a message. */
+void tpeer_recv_ok(struct tpeer *p, struct tmsg *m, int timeout_ms);
+/* tpeer_connect() and tpeer_greet() succeed. */
+void tpeer_join_ok(struct tpeer *p, const char *sock, unsigned vectors,
+		   bool keep_fds);
+/* tpeer_wait_peers() succeeds. */
+void tpeer_wait_peers_ok(struct tpeer *p, unsigned npeers);
+/* Nothing more arrives within ms. */
+void tpeer_expect_quiet(struct tpeer *p, int ms);
+/* The next message is a leave of `id`. */
+void tpeer_expect_leave(struct tpeer *p, int id);
+/* Read every message that arrives until ms pass without one; each must
+ * keep to the protocol. */
+void tpeer_drain(struct tpeer *p, int ms);
+
 /* ---- misc -------------------------------------------------------------- */
 
 /* Parse a decimal unsigned number in lo..hi: 0, or -1 if s is none. */
@@ -155,5 +177,11 @@ bool fd_is_eventfd(int fd);
  * EXIT_FAILURE. */
 struct Suite;
 int run_suite(struct Suite *s);
+/* A test case with this timeout (s) and teardown as the teardown of an
+ * unchecked fixture (run in the runner process after the case's tests:
+ * for cleaning up after a failed test). */
+struct TCase;
+struct TCase *tcase_with(const char *name, double timeout,
+			 void (*teardown)(void));
 
 #endif

@@ -828,21 +828,12 @@ END_TEST
 
 /* ---- runner -------------------------------------------------------------- */
 
-static TCase *tcase(const char *name)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, TCASE_TIMEOUT);
-	tcase_add_unchecked_fixture(tc, NULL, tserver_reap_tracked);
-	return tc;
-}
-
 static Suite *ctl_peer_suite(void)
 {
 	Suite *s = suite_create("ctl-peer");
 	TCase *tc;
 
-	tc = tcase("interactive");
+	tc = tcase_with("interactive", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_three_peers);
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_shared_memory);
@@ -850,13 +841,13 @@ static Suite *ctl_peer_suite(void)
 	tcase_add_test(tc, test_vectors_option);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("one-shot");
+	tc = tcase_with("one-shot", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_oneshot_ring);
 	tcase_add_test(tc, test_exit_after_doorbells);
 	tcase_add_test(tc, test_timeout);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("process");
+	tc = tcase_with("process", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_no_server);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_server_killed);

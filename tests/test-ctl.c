@@ -12,7 +12,6 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 
 #include "common.h"
 #include "tproc.h"
+#include "trec.h"
 
 /* Generous bounds: CI machines are shared and slow. */
 #define WAIT_MS 10000
@@ -165,129 +165,8 @@ static JsonObject *control_request(const struct tserver *s,
 
 /* ---- library peers in the test process ------------------------------------ */
 
-enum ev_kind {
-	EV_READY = 1,
-	EV_JOINED,
-	EV_LEFT,
-	EV_DOORBELL,
-	EV_DISCONNECTED,
-};
-
-struct ev {
-	enum ev_kind kind;
-	int id;         /* joined, left */
-	unsigned n;     /* joined: vectors; doorbell: vector */
-	uint64_t count; /* doorbell */
-	int error;      /* disconnected */
-};
-
-#define MAX_EVENTS 256
-struct rec {
-	struct ivshmem_peer *peer;
-	struct ev evs[MAX_EVENTS];
-	unsigned nevs;
-	int id;
-};
-
-static struct ev *ev_add(struct rec *r, enum ev_kind kind)
-{
-	ck_assert_uint_lt(r->nevs, MAX_EVENTS);
-	memset(&r->evs[r->nevs], 0, sizeof(r->evs[0]));
-	r->evs[r->nevs].kind = kind;
-	return &r->evs[r->nevs++];
-}
-
-static void on_ready(void *user, struct ivshmem_peer *peer)
-{
-	ev_add(user, EV_READY);
-}
-
-static void on_joined(void *user, struct ivshmem_peer *peer, int id,
-		      unsigned vectors)
-{
-	struct ev *e = ev_add(user, EV_JOINED);
-
-	e->id = id;
-	e->n = vectors;
-}
-
-static void on_left(void *user, struct ivshmem_peer *peer, int id)
-{
-	ev_add(user, EV_LEFT)->id = id;
-}
-
-static void on_doorbell(void *user, struct ivshmem_peer *peer,
-			unsigned vector, uint64_t count)
-{
-	struct ev *e = ev_add(user, EV_DOORBELL);
-
-	e->n = vector;
-	e->count = count;
-}
-
-static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
-{
-	ev_add(user, EV_DISCONNECTED)->error = error;
-}
-
-static void on_log(void *user, int priority, const char *fmt, va_list ap)
-	IVSHMEM_PRINTF(3, 0);
-
-/* A peer the server refuses may be logged about. */
-static bool warnings_ok;
-
-static void on_log(void *user, int priority, const char *fmt, va_list ap)
-{
-	char buf[512];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	ck_assert_msg(warnings_ok || priority > IVSHMEM_LOG_WARNING,
-		      "unexpected library log (priority %d): %s", priority,
-		      buf);
-}
-
-static const struct ivshmem_peer_ops rec_ops = {
-	.ready = on_ready,
-	.joined = on_joined,
-	.left = on_left,
-	.doorbell = on_doorbell,
-	.disconnected = on_disconnected,
-	.log = on_log,
-};
-
-/* Wait up to ms for the peer's fd, then dispatch. */
-static void pump(struct rec *r, int ms)
-{
-	struct pollfd p = { .fd = ivshmem_peer_get_fd(r->peer),
-			    .events = POLLIN };
-
-	ck_assert_int_ge(p.fd, 0);
-	if (poll(&p, 1, ms) < 0)
-		ck_assert_int_eq(errno, EINTR);
-	ivshmem_peer_dispatch(r->peer);
-}
-
-/* The first event of this kind at index from or later, waiting up to ms;
- * NULL if none came. */
-static const struct ev *wait_event(struct rec *r, enum ev_kind kind,
-				   unsigned from, int ms)
-{
-	double deadline = now_seconds() + ms / 1000.0;
-
-	for (;;) {
-		for (unsigned i = from; i < r->nevs; i++)
-			if (r->evs[i].kind == kind)
-				return &r->evs[i];
-		double rest = deadline - now_seconds();
-
-		if (rest <= 0)
-			return NULL;
-		pump(r, (int)(rest * 1000) + 1);
-	}
-}
-
 /* The first joined or left event for peer id at index from or later. */
-static const struct ev *wait_id(struct rec *r, enum ev_kind kind, int id,
+static const struct ev *wait_id(struct trec *r, enum ev_kind kind, int id,
 				unsigned from, int ms)
 {
 	double deadline = now_seconds() + ms / 1000.0;
@@ -300,27 +179,17 @@ static const struct ev *wait_id(struct rec *r, enum ev_kind kind, int id,
 
 		if (rest <= 0)
 			return NULL;
-		pump(r, (int)(rest * 1000) + 1);
+		trec_pump(r, (int)(rest * 1000) + 1);
 	}
 }
 
-static unsigned ev_count(const struct rec *r, enum ev_kind kind,
-			 unsigned from)
-{
-	unsigned n = 0;
-
-	for (unsigned i = from; i < r->nevs; i++)
-		n += r->evs[i].kind == kind;
-	return n;
-}
-
 /* A library peer with `vectors` vectors joins s and is ready. */
-static struct rec *peer_join(const struct tserver *s, unsigned vectors)
+static struct trec *peer_join(const struct tserver *s, unsigned vectors)
 {
 	const struct ivshmem_peer_config cfg = { .vectors = vectors };
-	struct rec *r = g_new0(struct rec, 1);
+	struct trec *r = g_new0(struct trec, 1);
 
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, r, &r->peer), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, r, &r->peer), 0);
 	ck_assert_int_eq(ivshmem_peer_connect(r->peer, s->sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(r->peer, WAIT_MS), 0);
 	r->id = ivshmem_peer_get_id(r->peer);
@@ -329,7 +198,7 @@ static struct rec *peer_join(const struct tserver *s, unsigned vectors)
 	return r;
 }
 
-static void peer_free(struct rec *r)
+static void peer_free(struct trec *r)
 {
 	ivshmem_peer_free(r->peer);
 	g_free(r);
@@ -337,11 +206,11 @@ static void peer_free(struct rec *r)
 
 /* Doorbells that came already (a ring is done when ivshmem-ctl exits:
  * the eventfd was written before the reply). vectors: a bit per vector. */
-static unsigned doorbells_now(struct rec *r, unsigned from)
+static unsigned doorbells_now(struct trec *r, unsigned from)
 {
 	unsigned mask = 0;
 
-	pump(r, 0);
+	trec_pump(r, 0);
 	for (unsigned i = from; i < r->nevs; i++) {
 		if (r->evs[i].kind != EV_DOORBELL)
 			continue;
@@ -552,7 +421,7 @@ static char *int_list(JsonObject *o, const char *name)
 START_TEST(test_info)
 {
 	struct tserver *s = START("-n", "2", NULL);
-	struct rec *a = peer_join(s, 2), *b = peer_join(s, 2);
+	struct trec *a = peer_join(s, 2), *b = peer_join(s, 2);
 	char ctl[160], *out, **lines, *want;
 	JsonObject *o, *shm;
 	JsonNode *node;
@@ -669,7 +538,7 @@ static size_t word_end(const char *line, size_t from)
 START_TEST(test_peers)
 {
 	struct tserver *s = START("-n", "2", NULL);
-	struct rec *r[3];
+	struct trec *r[3];
 	char *out, **lines, **w;
 	JsonObject *o;
 	JsonNode *node;
@@ -772,7 +641,7 @@ END_TEST
 START_TEST(test_ring)
 {
 	struct tserver *s = START("-n", "3", NULL);
-	struct rec *r[3];
+	struct trec *r[3];
 	unsigned from[3];
 	char *out;
 	JsonObject *o;
@@ -854,7 +723,7 @@ static void expect_server_message(struct tserver *s, const char *request,
 START_TEST(test_ring_kick_errors)
 {
 	struct tserver *s = START("-n", "2", NULL);
-	struct rec *a = peer_join(s, 2);
+	struct trec *a = peer_join(s, 2);
 	unsigned from = a->nevs;
 	char *err;
 
@@ -883,7 +752,7 @@ START_TEST(test_ring_kick_errors)
 
 	/* Nothing was rung or kicked. */
 	ck_assert_uint_eq(doorbells_now(a, from), 0);
-	ck_assert_uint_eq(ev_count(a, EV_DISCONNECTED, from), 0);
+	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, from), 0);
 	peer_free(a);
 	stop_ok(s);
 }
@@ -894,7 +763,7 @@ END_TEST
 START_TEST(test_kick)
 {
 	struct tserver *s = START(NULL);
-	struct rec *a = peer_join(s, 1), *b = peer_join(s, 1),
+	struct trec *a = peer_join(s, 1), *b = peer_join(s, 1),
 		   *c = peer_join(s, 1);
 	unsigned fa = a->nevs, fb = b->nevs, fc = c->nevs;
 	const struct ev *e;
@@ -905,7 +774,7 @@ START_TEST(test_kick)
 	out = OUT("kick", "-S", s->sock, "0");
 	ck_assert_str_eq(out, "disconnected peer 0\n");
 	g_free(out);
-	e = wait_event(a, EV_DISCONNECTED, fa, WAIT_MS);
+	e = trec_wait_event(a, EV_DISCONNECTED, fa, WAIT_MS);
 	ck_assert_msg(e, "peer 0 was not disconnected");
 	ck_assert_int_eq(e->error, -ECONNRESET);
 	ck_assert_msg(wait_id(b, EV_LEFT, 0, fb, WAIT_MS), "peer 1 was not told");
@@ -918,14 +787,14 @@ START_TEST(test_kick)
 	ck_assert_int_eq(int_member(o, "peer"), 2);
 	json_node_unref(node);
 	g_free(out);
-	ck_assert(wait_event(c, EV_DISCONNECTED, fc, WAIT_MS));
+	ck_assert(trec_wait_event(c, EV_DISCONNECTED, fc, WAIT_MS));
 	ck_assert_msg(wait_id(b, EV_LEFT, 2, fb, WAIT_MS),
 		      "peer 1 was not told of 2");
 
 	/* Only they went: b is still there, the only one. */
 	out = OUT("peers", "--json", "-S", s->sock);
 	ck_assert_contains(out, "\"peers\":[{\"id\":1,");
-	ck_assert_uint_eq(ev_count(b, EV_DISCONNECTED, fb), 0);
+	ck_assert_uint_eq(trec_count(b, EV_DISCONNECTED, fb), 0);
 	g_free(out);
 
 	peer_free(a);
@@ -956,7 +825,7 @@ static JsonObject *next_json(struct proc *c, JsonNode **node)
 START_TEST(test_watch)
 {
 	struct tserver *s = START("-n", "2", "--max-peers", "3", NULL);
-	struct rec *a = peer_join(s, 2), *b, *c;
+	struct trec *a = peer_join(s, 2), *b, *c;
 	struct proc w, j;
 	long pid = (long)getpid(), uid = (long)getuid(), gid = (long)getgid();
 	JsonObject *o, *p;
@@ -1000,14 +869,16 @@ START_TEST(test_watch)
 	/* A fourth is refused: the server is full. */
 	{
 		const struct ivshmem_peer_config cfg = { .vectors = 2 };
-		struct rec *x = g_new0(struct rec, 1);
+		struct trec *x = g_new0(struct trec, 1);
 
-		ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, x, &x->peer), 0);
+		ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, x,
+						  &x->peer), 0);
 		ck_assert_int_eq(ivshmem_peer_connect(x->peer, s->sock), 0);
-		warnings_ok = true;
+		/* The library may log about being refused. */
+		x->warnings_ok = true;
 		ck_assert_int_eq(ivshmem_peer_wait_ready(x->peer, WAIT_MS),
 				 -ECONNREFUSED);
-		warnings_ok = false;
+		x->warnings_ok = false;
 		peer_free(x);
 	}
 	EXPECT_PREFIX(&w, "refused pid=%ld uid=%ld gid=%ld reason=full message=\"",
@@ -1129,7 +1000,7 @@ static char *hex_line(uint64_t off, const uint8_t *p, size_t n)
 START_TEST(test_shared_memory)
 {
 	struct tserver *s = START(NULL);
-	struct rec *a = peer_join(s, 1);
+	struct trec *a = peer_join(s, 1);
 	uint8_t *shm, *big;
 	uint64_t size;
 	char *out, *want, off[32];
@@ -1606,7 +1477,7 @@ END_TEST
 START_TEST(test_fallback)
 {
 	struct tserver *s = START("-n", "2", "--no-control", NULL);
-	struct rec *a = peer_join(s, 2), *b = peer_join(s, 2);
+	struct trec *a = peer_join(s, 2), *b = peer_join(s, 2);
 	char ctl[160], *out, *note, **lines;
 	unsigned fa, fb;
 	struct proc c;
@@ -1687,7 +1558,7 @@ START_TEST(test_fallback)
 	ck_assert_contains(out, "no control socket");
 	ck_assert_contains(out, "this command needs one");
 	g_free(out);
-	ck_assert_uint_eq(ev_count(a, EV_DISCONNECTED, 0), 0);
+	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, 0), 0);
 
 	/* info: what a peer knows. */
 	ck_assert_int_eq(RUN(&c, "info", "-S", s->sock, "--json"), 0);
@@ -1729,7 +1600,7 @@ START_TEST(test_fallback)
 	/* watch: the others joining and leaving, as a peer sees them. */
 	{
 		struct proc w;
-		struct rec *x;
+		struct trec *x;
 
 		WATCH(&w, s, "--count", "2");
 		EXPECT(&w, "watching peers=0,1");
@@ -1773,21 +1644,12 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
-static TCase *tcase(const char *name)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, TCASE_TIMEOUT);
-	tcase_add_unchecked_fixture(tc, NULL, teardown);
-	return tc;
-}
-
 static Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
 	TCase *tc;
 
-	tc = tcase("control");
+	tc = tcase_with("control", TCASE_TIMEOUT, teardown);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_ring);
@@ -1796,11 +1658,11 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_watch);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("shm");
+	tc = tcase_with("shm", TCASE_TIMEOUT, teardown);
 	tcase_add_test(tc, test_shared_memory);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("process");
+	tc = tcase_with("process", TCASE_TIMEOUT, teardown);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_no_server);
 	tcase_add_test(tc, test_permission);

@@ -517,28 +517,19 @@ END_TEST
 
 /* ---- runner -------------------------------------------------------------- */
 
-static TCase *tcase(const char *name)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, TCASE_TIMEOUT);
-	tcase_add_unchecked_fixture(tc, NULL, tserver_reap_tracked);
-	return tc;
-}
-
 static Suite *flat_unicorn_suite(void)
 {
 	Suite *s = suite_create("flat-unicorn");
 	TCase *tc;
 
-	tc = tcase("firmware");
+	tc = tcase_with("firmware", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_exchange_polled);
 	tcase_add_test(tc, test_exchange_irq);
 	tcase_add_test(tc, test_irq_firmware_without_irq);
 	tcase_add_test(tc, test_default_mode);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("errors");
+	tc = tcase_with("errors", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_no_server);
 	tcase_add_test(tc, test_wrong_shm_size);
 	tcase_add_test(tc, test_timeout);

@@ -6,9 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "trec.h"
 
 /* Generous bounds: CI machines are shared and slow. */
 #define WAIT_MS 10000
@@ -40,6 +39,8 @@ static void remove_leftovers(void)
 
 		snprintf(sock, sizeof(sock), "%s/sock", left->dir);
 		unlink(sock);
+		snprintf(sock, sizeof(sock), "%s/sock.ctl", left->dir);
+		unlink(sock);
 		rmdir(left->dir);
 	}
 	left->dir[0] = '\0';
@@ -53,193 +54,57 @@ static struct tserver *start_server(const char *const *args)
 	return s;
 }
 
-/* ---- what a peer's callbacks saw --------------------------------------- */
-
-enum ev_kind {
-	EV_READY = 1,
-	EV_JOINED,
-	EV_LEFT,
-	EV_DOORBELL,
-	EV_DISCONNECTED,
-};
-
-struct ev {
-	enum ev_kind kind;
-	int id;         /* joined, left */
-	unsigned n;     /* joined: vectors; doorbell: vector */
-	uint64_t count; /* doorbell */
-	int error;      /* disconnected */
-};
-
-#define MAX_EVENTS 256
-struct rec {
-	struct ivshmem_peer *peer;
-	struct ev evs[MAX_EVENTS];
-	unsigned nevs;
-	int last_error;         /* the last negative dispatch result */
-};
-
-static bool warnings_ok;
-
-static struct ev *ev_add(struct rec *r, enum ev_kind kind)
-{
-	ck_assert_uint_lt(r->nevs, MAX_EVENTS);
-	memset(&r->evs[r->nevs], 0, sizeof(r->evs[0]));
-	r->evs[r->nevs].kind = kind;
-	return &r->evs[r->nevs++];
-}
-
-static unsigned ev_count(const struct rec *r, enum ev_kind kind,
-			 unsigned from)
-{
-	unsigned n = 0;
-
-	for (unsigned i = from; i < r->nevs; i++)
-		n += r->evs[i].kind == kind;
-	return n;
-}
-
-static void on_ready(void *user, struct ivshmem_peer *peer)
-{
-	ev_add(user, EV_READY);
-}
-
-static void on_joined(void *user, struct ivshmem_peer *peer, int id,
-		      unsigned vectors)
-{
-	struct ev *e = ev_add(user, EV_JOINED);
-
-	e->id = id;
-	e->n = vectors;
-}
-
-static void on_left(void *user, struct ivshmem_peer *peer, int id)
-{
-	ev_add(user, EV_LEFT)->id = id;
-}
-
-static void on_doorbell(void *user, struct ivshmem_peer *peer,
-			unsigned vector, uint64_t count)
-{
-	struct ev *e = ev_add(user, EV_DOORBELL);
-
-	e->n = vector;
-	e->count = count;
-}
-
-static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
-{
-	ev_add(user, EV_DISCONNECTED)->error = error;
-}
-
-static void on_log(void *user, int priority, const char *fmt, va_list ap)
-	IVSHMEM_PRINTF(3, 0);
-
-static void on_log(void *user, int priority, const char *fmt, va_list ap)
-{
-	char buf[512];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (priority <= IVSHMEM_LOG_WARNING)
-		ck_assert_msg(warnings_ok,
-			      "unexpected library log (priority %d): %s",
-			      priority, buf);
-}
-
-static const struct ivshmem_peer_ops rec_ops = {
-	.ready = on_ready,
-	.joined = on_joined,
-	.left = on_left,
-	.doorbell = on_doorbell,
-	.disconnected = on_disconnected,
-	.log = on_log,
-};
-
-static void rec_new(struct rec *r)
+static void rec_new(struct trec *r)
 {
 	const struct ivshmem_peer_config cfg = { 0 };
 
 	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, r, &r->peer), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, r, &r->peer), 0);
 }
 
-static void rec_free(struct rec *r)
+static void rec_free(struct trec *r)
 {
 	ivshmem_peer_free(r->peer);
 	r->peer = NULL;
 }
 
 /* tserver_start() returned once the server listens: no retry needed. */
-static int peer_connect(struct rec *r, const char *path)
+static int peer_connect(struct trec *r, const char *path)
 {
 	return ivshmem_peer_connect(r->peer, path);
 }
 
-/* Wait up to ms for the peer's fd, then dispatch. */
-static void pump(struct rec *r, int ms)
-{
-	struct pollfd p = { .fd = ivshmem_peer_get_fd(r->peer),
-			    .events = POLLIN };
-	int ret;
-
-	ck_assert_int_ge(p.fd, 0);
-	if (poll(&p, 1, ms) < 0)
-		ck_assert_int_eq(errno, EINTR);
-	ret = ivshmem_peer_dispatch(r->peer);
-	if (ret < 0)
-		r->last_error = ret;
-}
-
-/* The first event of this kind at index from or later, waiting up to ms;
- * NULL if none came. */
-static const struct ev *wait_event(struct rec *r, enum ev_kind kind,
-				   unsigned from, int ms)
-{
-	double deadline = now_seconds() + ms / 1000.0;
-
-	for (;;) {
-		for (unsigned i = from; i < r->nevs; i++)
-			if (r->evs[i].kind == kind)
-				return &r->evs[i];
-		double rest = deadline - now_seconds();
-
-		if (rest <= 0)
-			return NULL;
-		pump(r, (int)(rest * 1000) + 1);
-	}
-}
-
 /* Pump until peer has `vectors` vectors for `id` or the time is up. */
-static int wait_vectors(struct rec *r, int id, int vectors, int ms)
+static int wait_vectors(struct trec *r, int id, int vectors, int ms)
 {
 	double deadline = now_seconds() + ms / 1000.0;
 	int n;
 
 	while ((n = ivshmem_peer_get_vectors(r->peer, id)) != vectors &&
 	       now_seconds() < deadline)
-		pump(r, 10);
+		trec_pump(r, 10);
 	return n;
 }
 
 /* Ring `to` (ID to_id) on vector v from `from`: exactly that vector
  * arrives there, once. */
-static void ring_and_check(struct rec *from, struct rec *to, int to_id,
+static void ring_and_check(struct trec *from, struct trec *to, int to_id,
 			   unsigned v)
 {
 	unsigned start = to->nevs, from_start = from->nevs;
 	const struct ev *e;
 
 	ck_assert_int_eq(ivshmem_peer_ring(from->peer, to_id, v), 0);
-	e = wait_event(to, EV_DOORBELL, start, WAIT_MS);
+	e = trec_wait_event(to, EV_DOORBELL, start, WAIT_MS);
 	ck_assert_msg(e != NULL, "vector %u to peer %d never arrived", v,
 		      to_id);
 	ck_assert_uint_eq(e->n, v);
 	ck_assert_uint_eq(e->count, 1);
 	/* Nothing else arrives, there or back. */
-	pump(to, 20);
-	pump(from, 0);
-	ck_assert_uint_eq(ev_count(to, EV_DOORBELL, start), 1);
-	ck_assert_uint_eq(ev_count(from, EV_DOORBELL, from_start), 0);
+	trec_pump(to, 20);
+	trec_pump(from, 0);
+	ck_assert_uint_eq(trec_count(to, EV_DOORBELL, start), 1);
+	ck_assert_uint_eq(trec_count(from, EV_DOORBELL, from_start), 0);
 }
 
 /* ---- the tests --------------------------------------------------------- */
@@ -247,7 +112,7 @@ static void ring_and_check(struct rec *from, struct rec *to, int to_id,
 START_TEST(two_peers_and_a_restart)
 {
 	enum { V = 4, SIZE = 1 << 20 };
-	struct rec *a = g_new0(struct rec, 1), *b = g_new0(struct rec, 1);
+	struct trec *a = g_new0(struct trec, 1), *b = g_new0(struct trec, 1);
 	char sock[128], shm_name[64];
 	const char *args[] = { "-n", "4", "-l", "1M", "-S", sock, NULL };
 	int fds = count_open_fds(), id_a, id_b, ids[4];
@@ -257,7 +122,6 @@ START_TEST(two_peers_and_a_restart)
 	unsigned start;
 	uint8_t *pa, *pb;
 
-	warnings_ok = false;
 	snprintf(left->dir, sizeof(left->dir), "/tmp/ivshmem-peer-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(left->dir));
 	snprintf(sock, sizeof(sock), "%s/sock", left->dir);
@@ -273,7 +137,7 @@ START_TEST(two_peers_and_a_restart)
 	ck_assert_int_ge(id_a, 0);
 	/* Alone, a may be ready on a pause before all its vectors came. */
 	ck_assert_int_eq(wait_vectors(a, id_a, V, WAIT_MS), V);
-	ck_assert_uint_eq(ev_count(a, EV_READY, 0), 1);
+	ck_assert_uint_eq(trec_count(a, EV_READY, 0), 1);
 	ck_assert(shm_exists(shm_name));
 
 	ck_assert_int_eq(peer_connect(b, sock), 0);
@@ -290,12 +154,12 @@ START_TEST(two_peers_and_a_restart)
 	ck_assert_uint_eq(b->evs[0].n, V);
 	ck_assert_int_eq(b->evs[1].kind, EV_READY);
 	/* a: b joined. */
-	const struct ev *e = wait_event(a, EV_JOINED, 0, WAIT_MS);
+	const struct ev *e = trec_wait_event(a, EV_JOINED, 0, WAIT_MS);
 
 	ck_assert_ptr_nonnull(e);
 	ck_assert_int_eq(e->id, id_b);
 	ck_assert_uint_eq(e->n, V);
-	ck_assert_uint_eq(ev_count(a, EV_JOINED, 0), 1);
+	ck_assert_uint_eq(trec_count(a, EV_JOINED, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(a->peer, id_b), V);
 	ck_assert_int_eq(ivshmem_peer_get_peers(a->peer, ids, 4), 1);
 	ck_assert_int_eq(ids[0], id_b);
@@ -326,14 +190,14 @@ START_TEST(two_peers_and_a_restart)
 		ring_and_check(a, b, id_b, v);
 		ring_and_check(b, a, id_a, v);
 	}
-	ck_assert_uint_eq(ev_count(a, EV_DOORBELL, 0), V);
-	ck_assert_uint_eq(ev_count(b, EV_DOORBELL, 0), V);
+	ck_assert_uint_eq(trec_count(a, EV_DOORBELL, 0), V);
+	ck_assert_uint_eq(trec_count(b, EV_DOORBELL, 0), V);
 	ck_assert_int_eq(ivshmem_peer_ring(a->peer, id_b, V), -ERANGE);
 
 	/* b leaves. */
 	start = a->nevs;
 	rec_free(b);
-	e = wait_event(a, EV_LEFT, start, WAIT_MS);
+	e = trec_wait_event(a, EV_LEFT, start, WAIT_MS);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_int_eq(e->id, id_b);
 	ck_assert_int_eq(ivshmem_peer_get_peers(a->peer, NULL, 0), 0);
@@ -342,14 +206,14 @@ START_TEST(two_peers_and_a_restart)
 
 	/* The server stops: a is disconnected and keeps its mapping. The
 	 * server removes its socket and shm object by itself. */
-	warnings_ok = true;
+	a->warnings_ok = true;
 	start = a->nevs;
 	ck_assert_int_eq(kill(s1->pid, SIGTERM), 0);
-	e = wait_event(a, EV_DISCONNECTED, start, WAIT_MS);
+	e = trec_wait_event(a, EV_DISCONNECTED, start, WAIT_MS);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_int_eq(e->error, -ECONNRESET);
 	ck_assert_int_eq(a->last_error, -ECONNRESET);
-	ck_assert_uint_eq(ev_count(a, EV_DISCONNECTED, 0), 1);
+	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_get_state(a->peer),
 			 IVSHMEM_PEER_DISCONNECTED);
 	for (double t = now_seconds() + 5; tserver_alive(s1) &&
@@ -368,10 +232,10 @@ START_TEST(two_peers_and_a_restart)
 	/* A new server on the same socket: a comes back, the mapping at the
 	 * same address, now the new (zeroed) shared memory. */
 	s2 = start_server(args);
-	warnings_ok = false;
+	a->warnings_ok = false;
 	ck_assert_int_eq(peer_connect(a, sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
-	ck_assert_uint_eq(ev_count(a, EV_READY, 0), 2);
+	ck_assert_uint_eq(trec_count(a, EV_READY, 0), 2);
 	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, &map_a2, &size_a), 0);
 	ck_assert_ptr_eq(map_a2, map_a);
 	ck_assert_uint_eq(size_a, SIZE);
@@ -383,7 +247,7 @@ START_TEST(two_peers_and_a_restart)
 	ck_assert_int_eq(ivshmem_peer_get_peers(a->peer, NULL, 0), 0);
 	start = a->nevs;
 	ck_assert_int_eq(ivshmem_peer_ring(a->peer, id_a, 3), 0);
-	e = wait_event(a, EV_DOORBELL, start, WAIT_MS);
+	e = trec_wait_event(a, EV_DOORBELL, start, WAIT_MS);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(e->n, 3);
 
@@ -403,12 +267,11 @@ END_TEST
 START_TEST(max_peers_refuses)
 {
 	const char *const args[] = { "--max-peers", "1", "-l", "64K", NULL };
-	struct rec *a = g_new0(struct rec, 1), *b = g_new0(struct rec, 1);
+	struct trec *a = g_new0(struct trec, 1), *b = g_new0(struct trec, 1);
 	int fds = count_open_fds();
 	struct tserver *s;
 	char shm_name[64];
 
-	warnings_ok = false;
 	s = start_server(args);
 	g_strlcpy(shm_name, s->shm_name, sizeof(shm_name));
 	rec_new(a);
@@ -417,7 +280,7 @@ START_TEST(max_peers_refuses)
 	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, WAIT_MS), 0);
 	ck_assert_int_eq(ivshmem_peer_get_id(a->peer), 0);
 
-	warnings_ok = true;
+	b->warnings_ok = true;
 	ck_assert_int_eq(peer_connect(b, s->sock), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(b->peer, WAIT_MS),
 			 -ECONNREFUSED);
@@ -429,7 +292,7 @@ START_TEST(max_peers_refuses)
 	ck_assert_int_eq(ivshmem_peer_get_id(b->peer), -ENODATA);
 
 	/* a saw nothing of it and is still connected. */
-	pump(a, 50);
+	trec_pump(a, 50);
 	ck_assert_uint_eq(a->nevs, 1);
 	ck_assert_int_eq(ivshmem_peer_get_state(a->peer), IVSHMEM_PEER_READY);
 

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,129 +25,15 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "trec.h"
 #include "wire-private.h"
 
 #define SHM_SIZE (64 * 1024)
 
 /* ---- what the callbacks saw ------------------------------------------- */
 
-enum ev_kind {
-	EV_READY = 1,
-	EV_JOINED,
-	EV_LEFT,
-	EV_DOORBELL,
-	EV_DISCONNECTED,
-};
-
-struct ev {
-	enum ev_kind kind;
-	int id;         /* joined, left; ready: get_id() inside the callback */
-	unsigned n;     /* joined: vectors; doorbell: vector;
-			 * ready: own vectors inside the callback */
-	uint64_t count; /* doorbell */
-	int error;      /* disconnected */
-	int state;      /* ready: get_state() inside the callback */
-};
-
-#define MAX_EVENTS 256
-static struct ev evs[MAX_EVENTS];
-static unsigned nevs;
-static unsigned nwarn;          /* log messages at WARNING or above */
-static unsigned nlog;           /* log messages above DEBUG */
-static bool warnings_ok;        /* the test expects some */
-static char last_log[512];
-static char err_log[512];  /* the last message at IVSHMEM_LOG_ERR */
-
-static struct ev *ev_add(enum ev_kind kind)
-{
-	ck_assert_uint_lt(nevs, MAX_EVENTS);
-	memset(&evs[nevs], 0, sizeof(evs[nevs]));
-	evs[nevs].kind = kind;
-	return &evs[nevs++];
-}
-
-static unsigned ev_count(enum ev_kind kind)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < nevs; i++)
-		n += evs[i].kind == kind;
-	return n;
-}
-
-/* The last event of this kind; fails if there is none. */
-static const struct ev *ev_last(enum ev_kind kind)
-{
-	for (unsigned i = nevs; i-- > 0;)
-		if (evs[i].kind == kind)
-			return &evs[i];
-	ck_abort_msg("no event of kind %d", kind);
-	return NULL;
-}
-
-static void on_ready(void *user, struct ivshmem_peer *peer)
-{
-	struct ev *e = ev_add(EV_READY);
-
-	/* Callbacks may call the peer's functions. */
-	e->state = ivshmem_peer_get_state(peer);
-	e->id = ivshmem_peer_get_id(peer);
-	e->n = (unsigned)ivshmem_peer_get_vectors(peer, e->id);
-}
-
-static void on_joined(void *user, struct ivshmem_peer *peer, int id,
-		      unsigned vectors)
-{
-	struct ev *e = ev_add(EV_JOINED);
-
-	e->id = id;
-	e->n = vectors;
-}
-
-static void on_left(void *user, struct ivshmem_peer *peer, int id)
-{
-	ev_add(EV_LEFT)->id = id;
-}
-
-static void on_doorbell(void *user, struct ivshmem_peer *peer,
-			unsigned vector, uint64_t count)
-{
-	struct ev *e = ev_add(EV_DOORBELL);
-
-	e->n = vector;
-	e->count = count;
-}
-
-static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
-{
-	ev_add(EV_DISCONNECTED)->error = error;
-}
-
-static void on_log(void *user, int priority, const char *fmt, va_list ap)
-	IVSHMEM_PRINTF(3, 0);
-
-static void on_log(void *user, int priority, const char *fmt, va_list ap)
-{
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-	if (priority == IVSHMEM_LOG_ERR)
-		snprintf(err_log, sizeof(err_log), "%s", last_log);
-	if (priority < IVSHMEM_LOG_DEBUG)
-		nlog++;
-	if (priority > IVSHMEM_LOG_WARNING)
-		return;
-	nwarn++;
-	ck_assert_msg(warnings_ok, "unexpected library log (priority %d): %s",
-		      priority, last_log);
-}
-
-static const struct ivshmem_peer_ops rec_ops = {
-	.ready = on_ready,
-	.joined = on_joined,
-	.left = on_left,
-	.doorbell = on_doorbell,
-	.disconnected = on_disconnected,
-	.log = on_log,
-};
+/* The user pointer of the peer under test (there is one at a time). */
+static struct trec rec;
 
 /* ---- fds ---------------------------------------------------------------- */
 
@@ -247,26 +132,17 @@ static int keep(int fd)
 	return fd;
 }
 
-static void reset_records(void)
-{
-	nevs = 0;
-	nwarn = 0;
-	nlog = 0;
-	warnings_ok = false;
-	last_log[0] = '\0';
-}
-
 /* A new peer (cfg NULL: defaults), connected to a fresh socketpair. */
 static void start(const struct ivshmem_peer_config *cfg)
 {
 	const struct ivshmem_peer_config dflt = { 0 };
 	int sp[2];
 
-	reset_records();
+	trec_reset(&rec);
 	nkept = 0;
 	tmap = NULL;
 	fds_before = count_open_fds();
-	ck_assert_int_eq(ivshmem_peer_new(cfg ? cfg : &dflt, &rec_ops, NULL,
+	ck_assert_int_eq(ivshmem_peer_new(cfg ? cfg : &dflt, &trec_ops, &rec,
 					  &peer), 0);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_IDLE);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
@@ -393,7 +269,7 @@ static void greet_ready(int id, unsigned n, int *own)
 	send_vectors(id, n, own);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 }
 
 /*
@@ -405,7 +281,7 @@ static void expect_error(int err, bool wait)
 {
 	int r;
 
-	warnings_ok = true;
+	rec.warnings_ok = true;
 	if (wait)
 		r = ivshmem_peer_wait_ready(peer, 2000);
 	else
@@ -415,22 +291,22 @@ static void expect_error(int err, bool wait)
 		      ivshmem_strerror(r), err, ivshmem_strerror(err));
 	ck_assert_int_eq(ivshmem_peer_get_state(peer),
 			 IVSHMEM_PEER_DISCONNECTED);
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 1);
-	ck_assert_int_eq(ev_last(EV_DISCONNECTED)->error, err);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 1);
+	ck_assert_int_eq(trec_last(&rec, EV_DISCONNECTED)->error, err);
 	if (srv >= 0)
 		ck_assert_msg(other_end_closed(srv),
 			      "the peer did not close its socket");
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), -ENOTCONN);
 	ck_assert_int_eq(ivshmem_peer_disconnect(peer), -ENOTCONN);
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 1);
 }
 
 /* An error during the greeting: never ready, nothing of the stream kept. */
 static void expect_greeting_error(int err, bool wait)
 {
 	expect_error(err, wait);
-	ck_assert_uint_eq(ev_count(EV_READY), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 0);
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
 }
 
@@ -466,20 +342,20 @@ START_TEST(happy_path)
 	send_vectors(OWN, V, eo);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(nevs, 3);
-	ck_assert_int_eq(evs[0].kind, EV_JOINED);
-	ck_assert_int_eq(evs[0].id, A);
-	ck_assert_uint_eq(evs[0].n, V);
-	ck_assert_int_eq(evs[1].kind, EV_JOINED);
-	ck_assert_int_eq(evs[1].id, B);
-	ck_assert_uint_eq(evs[1].n, V);
-	ck_assert_int_eq(evs[2].kind, EV_READY);
-	ck_assert_int_eq(evs[2].state, IVSHMEM_PEER_READY);
-	ck_assert_int_eq(evs[2].id, OWN);
-	ck_assert_uint_eq(evs[2].n, V);
+	ck_assert_uint_eq(rec.nevs, 3);
+	ck_assert_int_eq(rec.evs[0].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[0].id, A);
+	ck_assert_uint_eq(rec.evs[0].n, V);
+	ck_assert_int_eq(rec.evs[1].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[1].id, B);
+	ck_assert_uint_eq(rec.evs[1].n, V);
+	ck_assert_int_eq(rec.evs[2].kind, EV_READY);
+	ck_assert_int_eq(rec.evs[2].state, IVSHMEM_PEER_READY);
+	ck_assert_int_eq(rec.evs[2].id, OWN);
+	ck_assert_uint_eq(rec.evs[2].n, V);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), 0);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 3);
+	ck_assert_uint_eq(rec.nevs, 3);
 
 	/* The table. */
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), OWN);
@@ -533,31 +409,31 @@ START_TEST(happy_path)
 	efd_add(eo[2], 1);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 4);
-	ck_assert_int_eq(evs[3].kind, EV_DOORBELL);
-	ck_assert_uint_eq(evs[3].n, 2);
-	ck_assert_uint_eq(evs[3].count, 2);
+	ck_assert_uint_eq(rec.nevs, 4);
+	ck_assert_int_eq(rec.evs[3].kind, EV_DOORBELL);
+	ck_assert_uint_eq(rec.evs[3].n, 2);
+	ck_assert_uint_eq(rec.evs[3].count, 2);
 	ck_assert_uint_eq(efd_take(eo[2]), 0); /* the peer took it */
 
 	efd_add(eo[0], 5);
 	efd_add(eo[1], 1);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 6);
+	ck_assert_uint_eq(rec.nevs, 6);
 	for (unsigned i = 4; i < 6; i++) {
-		ck_assert_int_eq(evs[i].kind, EV_DOORBELL);
-		ck_assert_uint_eq(evs[i].count, evs[i].n == 0 ? 5 : 1);
+		ck_assert_int_eq(rec.evs[i].kind, EV_DOORBELL);
+		ck_assert_uint_eq(rec.evs[i].count, rec.evs[i].n == 0 ? 5 : 1);
 	}
-	ck_assert_uint_ne(evs[4].n, evs[5].n);
+	ck_assert_uint_ne(rec.evs[4].n, rec.evs[5].n);
 
 	/* Ringing oneself is allowed. */
 	ck_assert_int_eq(ivshmem_peer_ring(peer, OWN, 1), 0);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 7);
-	ck_assert_int_eq(evs[6].kind, EV_DOORBELL);
-	ck_assert_uint_eq(evs[6].n, 1);
-	ck_assert_uint_eq(evs[6].count, 1);
+	ck_assert_uint_eq(rec.nevs, 7);
+	ck_assert_int_eq(rec.evs[6].kind, EV_DOORBELL);
+	ck_assert_uint_eq(rec.evs[6].n, 1);
+	ck_assert_uint_eq(rec.evs[6].count, 1);
 
 	/* Direct access to an own vector: reading it takes the doorbell. */
 	vfd = ivshmem_peer_vector_fd(peer, 1);
@@ -567,16 +443,16 @@ START_TEST(happy_path)
 	efd_add(eo[1], 1);
 	ck_assert_uint_eq(efd_take(vfd), 1);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 7);
+	ck_assert_uint_eq(rec.nevs, 7);
 
 	/* A later join: V vector messages. */
 	send_vectors(C, V, ec);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 8);
-	ck_assert_int_eq(evs[7].kind, EV_JOINED);
-	ck_assert_int_eq(evs[7].id, C);
-	ck_assert_uint_eq(evs[7].n, V);
+	ck_assert_uint_eq(rec.nevs, 8);
+	ck_assert_int_eq(rec.evs[7].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[7].id, C);
+	ck_assert_uint_eq(rec.evs[7].n, V);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, C), V);
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 4), 3);
 	ck_assert_int_eq(ids[0], B);
@@ -592,9 +468,9 @@ START_TEST(happy_path)
 	send_msg(A, -1);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 9);
-	ck_assert_int_eq(evs[8].kind, EV_LEFT);
-	ck_assert_int_eq(evs[8].id, A);
+	ck_assert_uint_eq(rec.nevs, 9);
+	ck_assert_int_eq(rec.evs[8].kind, EV_LEFT);
+	ck_assert_int_eq(rec.evs[8].id, A);
 	ck_assert_int_eq(count_open_fds(), fds - V);
 	for (unsigned v = 0; v < V; v++) {
 		ck_assert_int_eq(copies(ea[v]), 0);
@@ -607,9 +483,9 @@ START_TEST(happy_path)
 	ck_assert_int_eq(ids[1], C);
 
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -628,18 +504,18 @@ START_TEST(rejoin_same_id)
 	send_msg(1, -1);
 	send_vectors(1, 2, e2);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 4);
-	ck_assert_int_eq(evs[2].kind, EV_LEFT);
-	ck_assert_int_eq(evs[2].id, 1);
-	ck_assert_int_eq(evs[3].kind, EV_JOINED);
-	ck_assert_int_eq(evs[3].id, 1);
-	ck_assert_uint_eq(evs[3].n, 2);
+	ck_assert_uint_eq(rec.nevs, 4);
+	ck_assert_int_eq(rec.evs[2].kind, EV_LEFT);
+	ck_assert_int_eq(rec.evs[2].id, 1);
+	ck_assert_int_eq(rec.evs[3].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[3].id, 1);
+	ck_assert_uint_eq(rec.evs[3].n, 2);
 	ck_assert_int_eq(copies(e1[0]), 0);
 	ck_assert_int_eq(copies(e1[1]), 0);
 	ck_assert_int_eq(ivshmem_peer_ring(peer, 1, 1), 0);
 	ck_assert_uint_eq(efd_take(e2[1]), 1);
 	ck_assert_uint_eq(efd_take(e1[1]), 0);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -671,7 +547,7 @@ START_TEST(no_map)
 	ck_assert_int_eq(pread(fd, buf, 4, 4096), 4);
 	ck_assert_str_eq(buf, "abc");
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 0);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -688,7 +564,7 @@ START_TEST(shm_size_matches)
 	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, &size), 0);
 	ck_assert_uint_eq(size, SHM_SIZE);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 9), 2);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -706,18 +582,18 @@ START_TEST(more_vectors_than_configured)
 	unsigned logs;
 
 	start(&cfg);
-	warnings_ok = true;
+	rec.warnings_ok = true;
 	send_head(OWN, new_shm(SHM_SIZE, true));
 	send_vectors(A, SV, ea);
 	send_vectors(OWN, SV, eo);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(nevs, 2);
-	ck_assert_int_eq(evs[0].kind, EV_JOINED);
-	ck_assert_int_eq(evs[0].id, A);
-	ck_assert_uint_eq(evs[0].n, 2);
-	ck_assert_int_eq(evs[1].kind, EV_READY);
-	ck_assert_uint_eq(evs[1].n, 2);
+	ck_assert_uint_eq(rec.nevs, 2);
+	ck_assert_int_eq(rec.evs[0].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[0].id, A);
+	ck_assert_uint_eq(rec.evs[0].n, 2);
+	ck_assert_int_eq(rec.evs[1].kind, EV_READY);
+	ck_assert_uint_eq(rec.evs[1].n, 2);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, A), 2);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, OWN), 2);
 	for (unsigned v = 0; v < 2; v++) {
@@ -736,28 +612,28 @@ START_TEST(more_vectors_than_configured)
 	send_vectors(C, SV, ec);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(count_open_fds(), fds + SV + 2);
-	ck_assert_uint_eq(nevs, 3);
-	ck_assert_int_eq(evs[2].kind, EV_JOINED);
-	ck_assert_int_eq(evs[2].id, C);
-	ck_assert_uint_eq(evs[2].n, 2);
+	ck_assert_uint_eq(rec.nevs, 3);
+	ck_assert_int_eq(rec.evs[2].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[2].id, C);
+	ck_assert_uint_eq(rec.evs[2].n, 2);
 	ck_assert_int_eq(copies(ec[2]), 0);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, C), 2);
 
 	/* More own vectors after ready: closed, and no new log message
 	 * (the extras of this ID were logged already). */
-	logs = nlog;
+	logs = rec.nlog;
 	send_vectors(OWN, 2, extra);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(copies(extra[0]), 0);
 	ck_assert_int_eq(copies(extra[1]), 0);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, OWN), 2);
-	ck_assert_uint_eq(nlog, logs);
+	ck_assert_uint_eq(rec.nlog, logs);
 
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 	/* Logged at most once per peer ID that had extras (A, OWN, C). */
-	ck_assert_uint_le(nlog, 3);
+	ck_assert_uint_le(rec.nlog, 3);
 	finish();
 }
 END_TEST
@@ -776,11 +652,11 @@ START_TEST(split_own_vectors_not_ready_early)
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 100), -ETIMEDOUT);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer),
 			 IVSHMEM_PEER_CONNECTING);
-	ck_assert_uint_eq(ev_count(EV_READY), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 0);
 	send_msg(3, own[1] = new_eventfd());
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 3), 2);
 	finish();
 }
@@ -805,15 +681,15 @@ START_TEST(fewer_vectors_ready_on_pause)
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 5000), 0);
 	ck_assert(now_seconds() - t0 >= 0.2);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 3), 2);
 	ck_assert_int_ge(ivshmem_peer_vector_fd(peer, 1), 0);
 	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 2), -ERANGE);
 	efd_add(own[1], 1);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_int_eq(ev_last(EV_DOORBELL)->n, 1);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_int_eq(trec_last(&rec, EV_DOORBELL)->n, 1);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -831,15 +707,15 @@ START_TEST(fewer_vectors_ready_on_next_message)
 	send_vectors(9, 2, e9);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(nevs, 2);
-	ck_assert_int_eq(evs[0].kind, EV_READY);
-	ck_assert_uint_eq(evs[0].n, 2);
-	ck_assert_int_eq(evs[1].kind, EV_JOINED);
-	ck_assert_int_eq(evs[1].id, 9);
-	ck_assert_uint_eq(evs[1].n, 2);
+	ck_assert_uint_eq(rec.nevs, 2);
+	ck_assert_int_eq(rec.evs[0].kind, EV_READY);
+	ck_assert_uint_eq(rec.evs[0].n, 2);
+	ck_assert_int_eq(rec.evs[1].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[1].id, 9);
+	ck_assert_uint_eq(rec.evs[1].n, 2);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 3), 2);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 9), 2);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -863,10 +739,10 @@ START_TEST(own_vectors_grow_after_pause)
 	efd_add(late[0], 1);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_int_eq(ev_last(EV_DOORBELL)->n, 1);
-	ck_assert_uint_eq(ev_last(EV_DOORBELL)->count, 1);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_int_eq(trec_last(&rec, EV_DOORBELL)->n, 1);
+	ck_assert_uint_eq(trec_last(&rec, EV_DOORBELL)->count, 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -889,7 +765,7 @@ START_TEST(eof_after_greeting)
 	server_close();
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	expect_error(-ECONNRESET, false);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 
 	/* What was received stays usable. */
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 1);
@@ -954,8 +830,8 @@ START_TEST(reconnect_keeps_address)
 	send_head(7, shm2);
 	send_vectors(7, 2, eo2);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
-	ck_assert_uint_eq(ev_count(EV_READY), 2);
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 2);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 7);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 7), 2);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 0), -ENOENT);
@@ -968,7 +844,7 @@ START_TEST(reconnect_keeps_address)
 	ck_assert_int_eq(copies(shm1), 0);
 	ck_assert_int_eq(copies(shm2), 1);
 	munmap(map2, SHM_SIZE);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -988,7 +864,7 @@ START_TEST(disconnect_keeps_resources)
 	ck_assert_int_eq(ivshmem_peer_get_state(peer),
 			 IVSHMEM_PEER_DISCONNECTED);
 	ck_assert(other_end_closed(srv));
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 0);
 	ck_assert_str_eq(addr, "kept");
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 2);
 	ck_assert_int_eq(ivshmem_peer_ring(peer, 2, 0), 0);
@@ -996,7 +872,7 @@ START_TEST(disconnect_keeps_resources)
 	ck_assert_int_eq(ivshmem_peer_disconnect(peer), -ENOTCONN);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), -ENOTCONN);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_uint_eq(ev_count(EV_DISCONNECTED), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_DISCONNECTED, 0), 0);
 
 	close(srv);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
@@ -1007,9 +883,9 @@ START_TEST(disconnect_keeps_resources)
 	send_vectors(3, 1, own2);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 3);
-	ck_assert_uint_eq(ev_count(EV_READY), 2);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 2);
 	ck_assert_int_eq(copies(own[0]), 0);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -1043,7 +919,7 @@ START_TEST(short_message_open)
 			 IVSHMEM_PEER_CONNECTING);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
-	ck_assert_uint_eq(nevs, 0);
+	ck_assert_uint_eq(rec.nevs, 0);
 
 	ivshmem_msg_encode(5, b);
 	ck_assert_int_eq(write(srv, b + 4, 4), 4);
@@ -1051,7 +927,7 @@ START_TEST(short_message_open)
 	send_vectors(5, 1, own);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 5);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	finish();
 }
 END_TEST
@@ -1135,7 +1011,7 @@ START_TEST(value_minus_5_later)
 	greet_ready(0, 1, own);
 	send_msg(-5, -1);
 	expect_error(-ERANGE, false);
-	ck_assert_uint_eq(ev_count(EV_READY), 1);
+	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 	finish();
 }
 END_TEST
@@ -1206,7 +1082,7 @@ START_TEST(shm_wrong_size)
 	expect_greeting_error(-EFBIG, true);
 	ck_assert_int_eq(copies(shm), 0);
 	/* Both sizes are named, so the user knows which to change. */
-	ck_assert_str_eq(err_log, "the server's shared memory is 32768 "
+	ck_assert_str_eq(rec.err_log, "the server's shared memory is 32768 "
 				  "bytes; 65536 bytes are required");
 	finish();
 }
@@ -1296,11 +1172,11 @@ START_TEST(control_data_not_rights)
 	const struct ivshmem_peer_config cfg = { 0 };
 	int sp[2], one = 1;
 
-	reset_records();
+	trec_reset(&rec);
 	nkept = 0;
 	tmap = NULL;
 	fds_before = count_open_fds();
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &peer), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, &rec, &peer), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sp), 0);
 	ck_assert_int_eq(setsockopt(sp[1], SOL_SOCKET, SO_PASSCRED, &one,
@@ -1400,8 +1276,8 @@ static int vector_fd_in_callback;
  * next one, while the message that completed the greeting is in hand. */
 static void on_ready_reconnect(void *user, struct ivshmem_peer *p)
 {
-	on_ready(user, p);
-	if (ev_count(EV_READY) > 1)
+	trec_on_ready(user, p);
+	if (trec_count(&rec, EV_READY, 0) > 1)
 		return;
 	nested_result = ivshmem_peer_dispatch(p);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 0), 0);
@@ -1413,17 +1289,17 @@ static void on_ready_reconnect(void *user, struct ivshmem_peer *p)
 static void on_disconnected_look(void *user, struct ivshmem_peer *p,
 				 int error)
 {
-	on_disconnected(user, p, error);
+	trec_on_disconnected(user, p, error);
 	vector_fd_in_callback = ivshmem_peer_vector_fd(p, 0);
 }
 
 static const struct ivshmem_peer_ops reenter_ops = {
 	.ready = on_ready_reconnect,
-	.joined = on_joined,
-	.left = on_left,
-	.doorbell = on_doorbell,
+	.joined = trec_on_joined,
+	.left = trec_on_left,
+	.doorbell = trec_on_doorbell,
 	.disconnected = on_disconnected_look,
-	.log = on_log,
+	.log = trec_on_log,
 };
 
 /*
@@ -1437,11 +1313,11 @@ START_TEST(callback_reconnects_mid_message)
 	const struct ivshmem_peer_config cfg = { 0 };
 	int sp[2], own[1], other[1], own2[1];
 
-	reset_records();
+	trec_reset(&rec);
 	nkept = 0;
 	tmap = NULL;
 	fds_before = count_open_fds();
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &reenter_ops, NULL, &peer), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &reenter_ops, &rec, &peer), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sp), 0);
 	srv = sp[0];
@@ -1454,12 +1330,12 @@ START_TEST(callback_reconnects_mid_message)
 	send_vectors(5, 1, own);
 	send_vectors(7, 1, other);      /* ends the own block: ready */
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
-	ck_assert_int_eq(ev_count(EV_READY), 1);
+	ck_assert_int_eq(trec_count(&rec, EV_READY, 0), 1);
 	ck_assert_int_eq(nested_result, -EBUSY);
 	ck_assert_int_eq(next_sock, -1);
 	ck_assert_int_eq(ivshmem_peer_get_state(peer),
 			 IVSHMEM_PEER_CONNECTING);
-	ck_assert_int_eq(ev_count(EV_JOINED), 0);
+	ck_assert_int_eq(trec_count(&rec, EV_JOINED, 0), 0);
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 7), -ENOENT);
 	ck_assert_int_eq(copies(other[0]), 0);
@@ -1473,10 +1349,10 @@ START_TEST(callback_reconnects_mid_message)
 	ck_assert_int_eq(ftruncate(kept[nkept - 1], SHM_SIZE), 0);
 	send_vectors(8, 1, own2);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
-	ck_assert_int_eq(ev_count(EV_READY), 2);
+	ck_assert_int_eq(trec_count(&rec, EV_READY, 0), 2);
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 8);
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 0);
-	ck_assert_int_eq(ev_count(EV_DISCONNECTED), 0);
+	ck_assert_int_eq(trec_count(&rec, EV_DISCONNECTED, 0), 0);
 	finish();
 }
 END_TEST
@@ -1489,24 +1365,24 @@ START_TEST(violation_closes_after_callback)
 	const struct ivshmem_peer_config cfg = { 0 };
 	int sp[2], own[1];
 
-	reset_records();
+	trec_reset(&rec);
 	nkept = 0;
 	tmap = NULL;
 	fds_before = count_open_fds();
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &reenter_ops, NULL, &peer), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &reenter_ops, &rec, &peer), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sp), 0);
 	srv = sp[0];
 	ck_assert_int_eq(ivshmem_peer_connect_fd(peer, sp[1]), 0);
 	next_sock = keep(dup(sp[1]));   /* unused: ready does not reconnect */
-	ev_add(EV_READY);               /* ... because it counts as the 2nd */
+	trec_add(&rec, EV_READY);       /* ... because it counts as the 2nd */
 	vector_fd_in_callback = -1;
 
 	send_head(5, new_shm(SHM_SIZE, true));
 	send_vectors(5, 1, own);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
 	send_msg(5, -1);                /* a leave for the own ID */
-	warnings_ok = true;
+	rec.warnings_ok = true;
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), -EIDRM);
 	ck_assert_int_ge(vector_fd_in_callback, 0);
 	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
@@ -1523,7 +1399,7 @@ START_TEST(leave_own_id)
 	greet_ready(3, 1, own);
 	send_msg(3, -1);
 	expect_error(-EIDRM, false);
-	ck_assert_uint_eq(ev_count(EV_LEFT), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_LEFT, 0), 0);
 	finish();
 }
 END_TEST
@@ -1536,7 +1412,7 @@ START_TEST(leave_unknown_id)
 	greet_ready(3, 1, own);
 	send_msg(4, -1);
 	expect_error(-ESRCH, false);
-	ck_assert_uint_eq(ev_count(EV_LEFT), 0);
+	ck_assert_uint_eq(trec_count(&rec, EV_LEFT, 0), 0);
 	finish();
 }
 END_TEST
@@ -1583,20 +1459,20 @@ START_TEST(argument_checks)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	void *addr;
 
-	reset_records();
-	ck_assert_int_eq(ivshmem_peer_new(NULL, &rec_ops, NULL, &p), -EINVAL);
+	trec_reset(&rec);
+	ck_assert_int_eq(ivshmem_peer_new(NULL, &trec_ops, &rec, &p), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_new(&dflt, NULL, NULL, &p), -EINVAL);
-	ck_assert_int_eq(ivshmem_peer_new(&dflt, &rec_ops, NULL, NULL),
+	ck_assert_int_eq(ivshmem_peer_new(&dflt, &trec_ops, &rec, NULL),
 			 -EINVAL);
 	cfg.vectors = IVSHMEM_MAX_VECTORS + 1;
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &p), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, &rec, &p), -EINVAL);
 	cfg.vectors = 0;
 	cfg.flags = 1u << 7;
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &p), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, &rec, &p), -EINVAL);
 	ck_assert_int_eq(count_open_fds(), fds);
 	cfg.flags = 0;
 	cfg.vectors = IVSHMEM_MAX_VECTORS;
-	ck_assert_int_eq(ivshmem_peer_new(&cfg, &rec_ops, NULL, &p), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, &rec, &p), 0);
 	ivshmem_peer_free(p);
 	ivshmem_peer_free(NULL);
 	p = NULL;
@@ -1620,7 +1496,7 @@ START_TEST(argument_checks)
 	ck_assert_int_ge(fcntl(0, F_GETFD), 0);
 
 	/* IDLE. */
-	ck_assert_int_eq(ivshmem_peer_new(&dflt, &rec_ops, NULL, &p), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&dflt, &trec_ops, &rec, &p), 0);
 	fd = ivshmem_peer_get_fd(p);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
@@ -1692,7 +1568,7 @@ START_TEST(argument_checks)
 	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_DISCONNECTED);
 	ck_assert_int_eq(ivshmem_peer_disconnect(p), -ENOTCONN);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(p, 0), -ENOTCONN);
-	ck_assert_uint_eq(nevs, 0);
+	ck_assert_uint_eq(rec.nevs, 0);
 	close(sp[0]);
 
 	/* connect() to a live listener: connected, greeting pending. */
@@ -1704,7 +1580,7 @@ START_TEST(argument_checks)
 	close(lfd);
 	unlink(path);
 	ck_assert_int_eq(rmdir(dir), 0);
-	ck_assert_uint_eq(nwarn, 0);
+	ck_assert_uint_eq(rec.nwarn, 0);
 	ck_assert_int_eq(count_open_fds(), fds);
 }
 END_TEST

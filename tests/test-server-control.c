@@ -28,8 +28,8 @@
 #include "common.h"
 #include "config.h"
 
-/* Generous bounds: CI machines are shared and slow. */
-#define WAIT_MS 10000
+/* Generous bounds (common.h), as the tpeer_*_ok helpers wait. */
+#define WAIT_MS TWAIT_MS
 /* "Nothing (more) arrives" is checked for this long. */
 #define QUIET_MS 200
 /* Another client must be answered within this while one misbehaves. */
@@ -164,67 +164,6 @@ static void stop_ok(struct tserver *s)
 }
 
 /* ---- test peers ---------------------------------------------------------- */
-
-static void recv_ok(struct tpeer *p, struct tmsg *m, int timeout_ms)
-{
-	char *why = NULL;
-	int r = tpeer_recv(p, timeout_ms, m, &why);
-
-	ck_assert_msg(r == 1, "peer %d, message %u: %d (%s)", p->id, p->nmsgs,
-		      r, why ? why : r ? g_strerror(-r) : "EOF");
-	g_free(why);
-}
-
-static void join(struct tpeer *p, const char *sock, unsigned vectors,
-		 bool keep_fds)
-{
-	int r = tpeer_connect(p, sock, vectors, keep_fds);
-
-	ck_assert_msg(r == 0, "connect: %s", g_strerror(-r));
-	r = tpeer_greet(p, WAIT_MS);
-	ck_assert_msg(r == 0, "greeting: %s", g_strerror(-r));
-}
-
-static void wait_peers(struct tpeer *p, unsigned n)
-{
-	int r = tpeer_wait_peers(p, n, WAIT_MS);
-
-	ck_assert_msg(r == 0, "peer %d waiting for %u peers (has %u): %s",
-		      p->id, n, p->npeers, g_strerror(-r));
-}
-
-static void expect_quiet(struct tpeer *p, int ms)
-{
-	struct tmsg m;
-	int r = tpeer_recv(p, ms, &m, NULL);
-
-	ck_assert_msg(r == -ETIMEDOUT,
-		      "peer %d: unexpected %d (value %lld) instead of silence",
-		      p->id, r, r == 1 ? (long long)m.value : 0LL);
-}
-
-static void expect_leave(struct tpeer *p, int id)
-{
-	struct tmsg m;
-
-	recv_ok(p, &m, WAIT_MS);
-	ck_assert_msg(m.kind == TMSG_LEAVE && m.id == id,
-		      "peer %d: want leave of %d, got kind %d id %d", p->id,
-		      id, m.kind, m.id);
-}
-
-/* Read every message that arrives until ms pass without one. */
-static void drain(struct tpeer *p, int ms)
-{
-	struct tmsg m;
-	char *why = NULL;
-	int r;
-
-	while ((r = tpeer_recv(p, ms, &m, &why)) == 1)
-		;
-	ck_assert_msg(r == -ETIMEDOUT, "peer %d: %d (%s)", p->id, r,
-		      why ? why : r ? g_strerror(-r) : "EOF");
-}
 
 /* A connection to the peer socket that never reads. */
 static int raw_connect(const char *path)
@@ -753,7 +692,7 @@ START_TEST(test_default_socket)
 	JsonObject *o;
 
 	/* Once a peer is greeted the loop runs: both sockets are made. */
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert_int_eq(lstat(ctl, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
@@ -800,7 +739,7 @@ START_TEST(test_control_group)
 	}
 	s = START("--control-group", name);
 	ctl = ctl_of(s);
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert_int_eq(lstat(ctl, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_uint_eq(st.st_mode & 07777, 0660);
@@ -815,7 +754,7 @@ START_TEST(test_control_group)
 		/* A number that names no group is a gid all the same. */
 		s = START("--control-group", "4242");
 		ctl = ctl_of(s);
-		join(&p, s->sock, 1, false);
+		tpeer_join_ok(&p, s->sock, 1, false);
 		ck_assert_int_eq(lstat(ctl, &st), 0);
 		ck_assert_uint_eq(st.st_gid, 4242);
 		ck_assert_uint_eq(st.st_mode & 07777, 0660);
@@ -858,7 +797,7 @@ START_TEST(test_control_path)
 	struct cc c;
 	JsonObject *o;
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ctl = ctl_of(s);
 	ck_assert_int_eq(lstat(path, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
@@ -888,9 +827,9 @@ START_TEST(test_no_control)
 	struct tpeer p, q;
 
 	ctl = ctl_of(s);
-	join(&p, s->sock, 1, false);
-	join(&q, s->sock, 1, false);
-	wait_peers(&p, 1);
+	tpeer_join_ok(&p, s->sock, 1, false);
+	tpeer_join_ok(&q, s->sock, 1, false);
+	tpeer_wait_peers_ok(&p, 1);
 	ck_assert(!path_exists(ctl));
 	log = tserver_log(s);
 	ck_assert_msg(strstr(log, "attach QEMU with"), "no banner:\n%s", log);
@@ -903,7 +842,7 @@ START_TEST(test_no_control)
 
 	/* The last of --control and --no-control wins. */
 	s = START("--control", path, "--no-control");
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert(!path_exists(path));
 	ctl = ctl_of(s);
 	ck_assert(!path_exists(ctl));
@@ -912,7 +851,7 @@ START_TEST(test_no_control)
 	g_free(ctl);
 
 	s = START("--no-control", "--control", path);
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert(path_exists(path));
 	tpeer_close(&p);
 	stop_ok(s);
@@ -931,14 +870,14 @@ START_TEST(test_stale_control_socket)
 	struct cc c;
 	JsonObject *o;
 
-	join(&p, old->sock, 1, false);
+	tpeer_join_ok(&p, old->sock, 1, false);
 	tpeer_close(&p);
 	tserver_kill(old);
 	ck_assert_int_eq(lstat(ctl, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 
 	s = START("-S", old->sock, "-M", old->shm_name);
-	join(&p, old->sock, 1, false);
+	tpeer_join_ok(&p, old->sock, 1, false);
 	cc_open(&c, ctl);
 	o = cc_call(&c, "{\"command\":\"info\"}");
 	expect_ok(o, "info");
@@ -965,7 +904,7 @@ START_TEST(test_control_socket_in_use)
 	struct cc c;
 	JsonObject *o;
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 
 	/* Another server on the same control socket: exit 1, its own peer
 	 * socket removed again, no shm object made. */
@@ -1010,7 +949,7 @@ START_TEST(test_control_socket_in_use)
 	refused(s2, longsock, NULL, "too long");
 	/* It does without a control socket. */
 	s3 = START("-S", longsock, "--no-control");
-	join(&q, longsock, 1, false);
+	tpeer_join_ok(&q, longsock, 1, false);
 	tpeer_close(&q);
 	ck_assert_int_eq(tserver_stop(s3), 0);
 	ck_assert(!path_exists(longsock));
@@ -1059,7 +998,7 @@ START_TEST(test_info)
 	ck_assert(!json_object_has_member(o, "tag"));
 	json_object_unref(o);
 
-	join(&p, s->sock, 3, false);
+	tpeer_join_ok(&p, s->sock, 3, false);
 	usleep(20000);
 	o = cc_call(&c, "{\"command\":\"info\"}");
 	ck_assert_int_eq(oint(o, "peers"), 1);
@@ -1123,17 +1062,17 @@ START_TEST(test_peers)
 	json_object_unref(o);
 
 	for (int i = 0; i < 3; i++)
-		join(&p[i], s->sock, 2, false);
+		tpeer_join_ok(&p[i], s->sock, 2, false);
 	for (int i = 0; i < 3; i++)
-		wait_peers(&p[i], 2);
+		tpeer_wait_peers_ok(&p[i], 2);
 	/* IDs are next-fit: with 1 gone, a new one gets 3, and the list
 	 * is still sorted. */
 	tpeer_close(&p[1]);
-	expect_leave(&p[0], 1);
-	join(&p[1], s->sock, 2, false);
+	tpeer_expect_leave(&p[0], 1);
+	tpeer_join_ok(&p[1], s->sock, 2, false);
 	ck_assert_int_eq(p[1].id, 3);
 	for (int i = 0; i < 3; i++)
-		wait_peers(&p[i], 2);
+		tpeer_wait_peers_ok(&p[i], 2);
 
 	o = cc_call(&c, "{\"command\":\"peers\"}");
 	expect_ok(o, "peers");
@@ -1184,9 +1123,9 @@ START_TEST(test_ring)
 	struct cc c;
 	JsonObject *o;
 
-	join(&a, s->sock, 4, false);
-	join(&b, s->sock, 4, false);
-	wait_peers(&a, 1);
+	tpeer_join_ok(&a, s->sock, 4, false);
+	tpeer_join_ok(&b, s->sock, 4, false);
+	tpeer_wait_peers_ok(&a, 1);
 	cc_open(&c, ctl);
 
 	req = g_strdup_printf("{\"command\":\"ring\",\"peer\":%d,\"vector\":2}",
@@ -1230,8 +1169,8 @@ START_TEST(test_ring)
 	}
 
 	/* Nobody joined or left. */
-	expect_quiet(&a, 0);
-	expect_quiet(&b, 0);
+	tpeer_expect_quiet(&a, 0);
+	tpeer_expect_quiet(&b, 0);
 	tpeer_close(&a);
 	tpeer_close(&b);
 	cc_close(&c);
@@ -1258,7 +1197,7 @@ START_TEST(test_ring_kick_errors)
 		"-9223372036854775808",
 	};
 
-	join(&a, s->sock, 4, false);
+	tpeer_join_ok(&a, s->sock, 4, false);
 	ck_assert_int_eq(a.id, 0);
 	cc_open(&c, ctl);
 
@@ -1305,7 +1244,7 @@ START_TEST(test_ring_kick_errors)
 	/* None of it rang or dropped anybody; the connection still works. */
 	for (unsigned v = 0; v < 4; v++)
 		expect_doorbell(&a, v, 0);
-	expect_quiet(&a, 0);
+	tpeer_expect_quiet(&a, 0);
 	o = cc_call(&c, "{\"command\":\"ring\",\"peer\":0,\"vector\":3}");
 	expect_ok(o, "ring");
 	json_object_unref(o);
@@ -1357,12 +1296,12 @@ START_TEST(test_kick)
 	struct cc w, k;
 	JsonObject *o;
 
-	join(&a, s->sock, 1, false);
-	join(&b, s->sock, 1, false);
-	join(&c, s->sock, 1, false);
-	wait_peers(&a, 2);
-	wait_peers(&b, 2);
-	wait_peers(&c, 2);
+	tpeer_join_ok(&a, s->sock, 1, false);
+	tpeer_join_ok(&b, s->sock, 1, false);
+	tpeer_join_ok(&c, s->sock, 1, false);
+	tpeer_wait_peers_ok(&a, 2);
+	tpeer_wait_peers_ok(&b, 2);
+	tpeer_wait_peers_ok(&c, 2);
 	cc_open(&w, ctl);
 	o = cc_call(&w, "{\"command\":\"watch\"}");
 	expect_ok(o, "watch");
@@ -1378,8 +1317,8 @@ START_TEST(test_kick)
 
 	/* b sees its connection end; the others are told it left. */
 	ck_assert_int_eq(tpeer_recv(&b, WAIT_MS, &m, NULL), 0);
-	expect_leave(&a, b.id);
-	expect_leave(&c, b.id);
+	tpeer_expect_leave(&a, b.id);
+	tpeer_expect_leave(&c, b.id);
 	expect_leave_event(&w, b.id, "kicked", 2);
 	line = g_strdup_printf("control client pid %ld (uid %ld) disconnects peer %d (pid %ld)",
 			       (long)getpid(), (long)getuid(), b.id,
@@ -1405,8 +1344,8 @@ START_TEST(test_kick)
 	ck_assert_str_eq(ostr(o, "tag"), "k");
 	json_object_unref(o);
 	ck_assert_int_eq(tpeer_recv(&c, WAIT_MS, &m, NULL), 0);
-	expect_leave(&a, c.id);
-	expect_quiet(&a, QUIET_MS);
+	tpeer_expect_leave(&a, c.id);
+	tpeer_expect_quiet(&a, QUIET_MS);
 	cc_quiet(&w, 0);
 	ck_assert(tserver_alive(s));
 
@@ -1430,7 +1369,7 @@ START_TEST(test_watch)
 	JsonObject *o, *ev;
 	JsonArray *arr;
 
-	join(&a, s->sock, 1, false);
+	tpeer_join_ok(&a, s->sock, 1, false);
 	cc_open(&w, ctl);
 	o = cc_call(&w, "{\"command\":\"watch\",\"tag\":1}");
 	expect_ok(o, "watch");
@@ -1440,7 +1379,7 @@ START_TEST(test_watch)
 	expect_peer_obj(json_array_get_object_element(arr, 0), a.id, 1);
 	json_object_unref(o);
 
-	join(&b, s->sock, 1, false);
+	tpeer_join_ok(&b, s->sock, 1, false);
 	expect_join_event(&w, b.id, 1, 2);
 
 	/* Requests are still answered while watching. */
@@ -1449,7 +1388,7 @@ START_TEST(test_watch)
 	ck_assert_uint_eq(json_array_get_length(oarr(o, "peers")), 2);
 	json_object_unref(o);
 
-	join(&c, s->sock, 1, false);
+	tpeer_join_ok(&c, s->sock, 1, false);
 	expect_join_event(&w, c.id, 1, 3);
 
 	/* Full: the fourth is refused. */
@@ -1484,14 +1423,14 @@ START_TEST(test_watch)
 	cc_open(&w2, ctl);
 	o = cc_call(&w2, "{\"command\":\"watch\"}");
 	json_object_unref(o);
-	join(&e, s->sock, 1, false);
+	tpeer_join_ok(&e, s->sock, 1, false);
 	expect_join_event(&w, e.id, 1, 3);
 	expect_join_event(&w2, e.id, 1, 3);
 	cc_quiet(&w, QUIET_MS);
 	cc_quiet(&w2, 0);
 
 	/* Peers stayed whole. */
-	wait_peers(&a, 2);
+	tpeer_wait_peers_ok(&a, 2);
 	tpeer_close(&a);
 	tpeer_close(&c);
 	tpeer_close(&e);
@@ -1531,7 +1470,7 @@ static void shm_round(const char *const *args, const char *kind,
 	uint8_t *pm, *cm;
 	int fd;
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert_uint_eq(p.shm_size, size);
 	pm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, p.shm_fd, 0);
 	ck_assert(pm != MAP_FAILED);
@@ -1700,7 +1639,7 @@ START_TEST(test_garbage)
 		{ "{\"command\":\"INFO\"}", NULL, "unknown-command" },
 	};
 
-	join(&a, s->sock, 1, false);
+	tpeer_join_ok(&a, s->sock, 1, false);
 	cc_open(&c, ctl);
 	for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
 		call_error(&c, bad[i].line, bad[i].command, bad[i].code);
@@ -1796,8 +1735,8 @@ START_TEST(test_garbage)
 
 	/* Nothing else came; the server still serves peers. */
 	cc_quiet(&c, QUIET_MS);
-	join(&b, s->sock, 1, false);
-	wait_peers(&a, 1);
+	tpeer_join_ok(&b, s->sock, 1, false);
+	tpeer_wait_peers_ok(&a, 1);
 	ck_assert(tserver_alive(s));
 	tpeer_close(&a);
 	tpeer_close(&b);
@@ -1866,8 +1805,8 @@ static unsigned churn(const struct tserver *s, unsigned n, struct tpeer *a,
 		close(raw_connect(s->sock));
 		if (++cycles % 100)
 			continue;
-		drain(a, 0);
-		drain(b, 0);
+		tpeer_drain(a, 0);
+		tpeer_drain(b, 0);
 		JsonObject *r = cc_call(o, "{\"command\":\"info\"}");
 
 		expect_ok(r, "info");
@@ -1876,26 +1815,48 @@ static unsigned churn(const struct tserver *s, unsigned n, struct tpeer *a,
 	return cycles;
 }
 
-/* Wait until the server has n peers, reading along with a and b, and
- * then for a and b to have received everything. */
+/* The "queued" of peer id in a peers reply, or -1 if it is not there. */
+static gint64 queued_of(JsonObject *r, int id)
+{
+	JsonArray *arr = oarr(r, "peers");
+
+	for (unsigned i = 0; i < json_array_get_length(arr); i++) {
+		JsonObject *p = json_array_get_object_element(arr, i);
+
+		if (oint(p, "id") == id)
+			return oint(p, "queued");
+	}
+	return -1;
+}
+
+/*
+ * Wait until the server has n peers and nothing queued for a and b, and
+ * a and b have read everything: a peer that stopped reading may have
+ * more waiting in the server than its socket holds, sent only as it
+ * reads.
+ */
 static void settle(struct cc *o, unsigned n, struct tpeer *a, struct tpeer *b)
 {
 	double deadline = now_seconds() + WAIT_MS / 1000.0;
 
 	for (;;) {
-		JsonObject *r = cc_call(o, "{\"command\":\"info\"}");
-		gint64 have = oint(r, "peers");
+		JsonObject *r = cc_call(o, "{\"command\":\"peers\"}");
+		bool flushed = json_array_get_length(oarr(r, "peers")) == n &&
+			       queued_of(r, a->id) == 0 &&
+			       queued_of(r, b->id) == 0;
 
 		json_object_unref(r);
-		if (have == n)
+		/* After a reply with nothing queued, all is in the sockets. */
+		tpeer_drain(a, flushed ? QUIET_MS : 0);
+		tpeer_drain(b, flushed ? QUIET_MS : 0);
+		if (flushed && a->npeers == n - 1 && b->npeers == n - 1)
 			break;
-		ck_assert_msg(now_seconds() < deadline, "%lld peers, want %u",
-			      (long long)have, n);
-		drain(a, 0);
-		drain(b, 0);
+		ck_assert_msg(now_seconds() < deadline,
+			      "not settled at %u peers: a knows %u, b %u", n,
+			      a->npeers, b->npeers);
+		if (!flushed)
+			usleep(10000);
 	}
-	drain(a, QUIET_MS);
-	drain(b, 0);
 }
 
 START_TEST(test_slow_watcher)
@@ -1909,9 +1870,9 @@ START_TEST(test_slow_watcher)
 	unsigned cycles;
 	int lazy;
 
-	join(&a, s->sock, 1, true);
-	join(&b, s->sock, 1, true);
-	wait_peers(&a, 1);
+	tpeer_join_ok(&a, s->sock, 1, true);
+	tpeer_join_ok(&b, s->sock, 1, true);
+	tpeer_wait_peers_ok(&a, 1);
 	cc_open(&w, ctl);
 	r = cc_call(&w, "{\"command\":\"watch\"}");
 	expect_ok(r, "watch");
@@ -2007,7 +1968,7 @@ START_TEST(test_pipeline)
 	r = cc_next(&o, PROMPT_MS);
 	expect_ok(r, "info");
 	json_object_unref(r);
-	join(&a, s->sock, 1, false);
+	tpeer_join_ok(&a, s->sock, 1, false);
 
 	/* Then every reply comes, in order, as c reads. */
 	while (got < PIPELINED) {
@@ -2160,7 +2121,7 @@ START_TEST(test_emfile)
 	struct tpeer p;
 	double cpu0, cpu1;
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	cc_open(&c0, ctl);
 	expect_info(&c0, 0);
 	/* Room for one more control client. */
@@ -2207,7 +2168,7 @@ START_TEST(test_verbose_log)
 	struct cc c;
 	JsonObject *o;
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	cc_open(&c, ctl);
 	expect_info(&c, 0);
 	line = g_strdup_printf("control client pid %ld uid %ld connected",
@@ -2310,21 +2271,12 @@ END_TEST
 
 /* ---- runner -------------------------------------------------------------- */
 
-static TCase *tcase(const char *name)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, TCASE_TIMEOUT);
-	tcase_add_unchecked_fixture(tc, NULL, remove_leftovers);
-	return tc;
-}
-
 static Suite *control_suite(void)
 {
 	Suite *s = suite_create("server-control");
 	TCase *tc;
 
-	tc = tcase("socket");
+	tc = tcase_with("socket", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_default_socket);
 	tcase_add_test(tc, test_control_group);
 	tcase_add_test(tc, test_control_path);
@@ -2334,7 +2286,7 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, test_daemon_relative_paths);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("commands");
+	tc = tcase_with("commands", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_ring);
@@ -2345,7 +2297,7 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, test_tag);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("hostile");
+	tc = tcase_with("hostile", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_eof);
 	tcase_add_test(tc, test_slow_watcher);

@@ -22,8 +22,8 @@
 
 #include "common.h"
 
-/* Generous bounds: CI machines are shared and slow. */
-#define WAIT_MS 10000
+/* Generous bounds (common.h), as the tpeer_*_ok helpers wait. */
+#define WAIT_MS TWAIT_MS
 #define TCASE_TIMEOUT 300
 
 #define GiB (1ull << 30)
@@ -113,63 +113,13 @@ static void wait_listening(const struct tserver *s)
 
 /* ---- peer helpers ---------------------------------------------------- */
 
-static void recv_ok(struct tpeer *p, struct tmsg *m, int timeout_ms)
-{
-	char *why = NULL;
-	int r = tpeer_recv(p, timeout_ms, m, &why);
-
-	ck_assert_msg(r == 1, "peer %d, message %u: %d (%s)", p->id, p->nmsgs,
-		      r, why ? why : r ? g_strerror(-r) : "EOF");
-	g_free(why);
-}
-
-static void join(struct tpeer *p, const char *sock, unsigned vectors,
-		 bool keep_fds)
-{
-	int r = tpeer_connect(p, sock, vectors, keep_fds);
-
-	ck_assert_msg(r == 0, "connect: %s", g_strerror(-r));
-	r = tpeer_greet(p, WAIT_MS);
-	ck_assert_msg(r == 0, "greeting: %s", g_strerror(-r));
-}
-
-static void wait_peers(struct tpeer *p, unsigned n)
-{
-	int r = tpeer_wait_peers(p, n, WAIT_MS);
-
-	ck_assert_msg(r == 0, "peer %d waiting for %u peers (has %u): %s",
-		      p->id, n, p->npeers, g_strerror(-r));
-}
-
-/* Nothing more arrives within ms. */
-static void expect_quiet(struct tpeer *p, int ms)
-{
-	struct tmsg m;
-	int r = tpeer_recv(p, ms, &m, NULL);
-
-	ck_assert_msg(r == -ETIMEDOUT,
-		      "peer %d: unexpected %d (value %lld) instead of silence",
-		      p->id, r, r == 1 ? (long long)m.value : 0LL);
-}
-
 /* Read until the peer has received `total` messages. */
 static void read_until(struct tpeer *p, unsigned total)
 {
 	struct tmsg m;
 
 	while (p->nmsgs < total)
-		recv_ok(p, &m, WAIT_MS);
-}
-
-/* The next message is a leave of `id`. */
-static void expect_leave(struct tpeer *p, int id)
-{
-	struct tmsg m;
-
-	recv_ok(p, &m, WAIT_MS);
-	ck_assert_msg(m.kind == TMSG_LEAVE && m.id == id,
-		      "peer %d: want leave of %d, got kind %d id %d", p->id,
-		      id, m.kind, m.id);
+		tpeer_recv_ok(p, &m, WAIT_MS);
 }
 
 /* The next V messages are the join of `id`. */
@@ -178,7 +128,7 @@ static void expect_join(struct tpeer *p, int id)
 	struct tmsg m;
 
 	for (unsigned v = 0; v < p->vectors; v++) {
-		recv_ok(p, &m, WAIT_MS);
+		tpeer_recv_ok(p, &m, WAIT_MS);
 		ck_assert_msg(m.kind == TMSG_VECTOR && m.id == id &&
 			      m.vector == (int)v,
 			      "peer %d: want vector %u of %d, got %d/%d/%d",
@@ -209,14 +159,14 @@ static void read_greeting(struct tpeer *p, int want_id, const int *others,
 	struct tmsg m;
 
 	ck_assert_uint_eq(p->nmsgs, 0);
-	recv_ok(p, &m, WAIT_MS);
+	tpeer_recv_ok(p, &m, WAIT_MS);
 	ck_assert_int_eq(m.kind, TMSG_VERSION);
 	ck_assert_int_eq(m.value, 0);
-	recv_ok(p, &m, WAIT_MS);
+	tpeer_recv_ok(p, &m, WAIT_MS);
 	ck_assert_int_eq(m.kind, TMSG_ID);
 	if (want_id >= 0)
 		ck_assert_int_eq(p->id, want_id);
-	recv_ok(p, &m, WAIT_MS);
+	tpeer_recv_ok(p, &m, WAIT_MS);
 	ck_assert_int_eq(m.kind, TMSG_SHM);
 	ck_assert_uint_eq(p->shm_size, size);
 
@@ -224,7 +174,7 @@ static void read_greeting(struct tpeer *p, int want_id, const int *others,
 		int id = -1;
 
 		for (unsigned v = 0; v < p->vectors; v++) {
-			recv_ok(p, &m, WAIT_MS);
+			tpeer_recv_ok(p, &m, WAIT_MS);
 			ck_assert_int_eq(m.kind, TMSG_VECTOR);
 			ck_assert_int_eq(m.vector, (int)v);
 			if (v == 0)
@@ -242,7 +192,7 @@ static void read_greeting(struct tpeer *p, int want_id, const int *others,
 		seen[id] = true;
 	}
 	for (unsigned v = 0; v < p->vectors; v++) {
-		recv_ok(p, &m, WAIT_MS);
+		tpeer_recv_ok(p, &m, WAIT_MS);
 		ck_assert_int_eq(m.kind, TMSG_VECTOR);
 		ck_assert_int_eq(m.id, p->id);
 		ck_assert_int_eq(m.vector, (int)v);
@@ -305,8 +255,8 @@ START_TEST(test_greeting_and_fanout)
 	read_greeting(&c, 2, ab, 2, 1u << 20);
 	expect_join(&a, 2);
 	expect_join(&b, 2);
-	expect_quiet(&a, 50);
-	expect_quiet(&b, 50);
+	tpeer_expect_quiet(&a, 50);
+	tpeer_expect_quiet(&b, 50);
 
 	/* Every peer maps the same memory. */
 	uint8_t *ma = map_shm(&a), *mc = map_shm(&c);
@@ -330,14 +280,14 @@ START_TEST(test_greeting_and_fanout)
 
 	/* A leave reaches every remaining peer, and nothing else does. */
 	tpeer_close(&b);
-	expect_leave(&a, 1);
-	expect_leave(&c, 1);
+	tpeer_expect_leave(&a, 1);
+	tpeer_expect_leave(&c, 1);
 	ck_assert_int_eq(tpeer_fd(&a, 1, 0), -1);
-	expect_quiet(&a, 50);
-	expect_quiet(&c, 50);
+	tpeer_expect_quiet(&a, 50);
+	tpeer_expect_quiet(&c, 50);
 
 	tpeer_close(&a);
-	expect_leave(&c, 0);
+	tpeer_expect_leave(&c, 0);
 	ck_assert_uint_eq(c.npeers, 0);
 	tpeer_close(&c);
 	stop_ok(s);
@@ -349,33 +299,33 @@ START_TEST(test_next_fit_ids)
 	struct tserver *s = START("--max-peers", "3", NULL);
 	struct tpeer a, b, c, d, e;
 
-	join(&a, s->sock, 1, false);
-	join(&b, s->sock, 1, false);
+	tpeer_join_ok(&a, s->sock, 1, false);
+	tpeer_join_ok(&b, s->sock, 1, false);
 	ck_assert_int_eq(a.id, 0);
 	ck_assert_int_eq(b.id, 1);
 
 	/* 0 is free again but the counter is at 2: it is not reused yet. */
 	tpeer_close(&a);
-	expect_leave(&b, 0);
-	join(&c, s->sock, 1, false);
+	tpeer_expect_leave(&b, 0);
+	tpeer_join_ok(&c, s->sock, 1, false);
 	ck_assert_int_eq(c.id, 2);
-	wait_peers(&b, 1);
+	tpeer_wait_peers_ok(&b, 1);
 
 	/* The counter wraps: 0 is next. */
-	join(&d, s->sock, 1, false);
+	tpeer_join_ok(&d, s->sock, 1, false);
 	ck_assert_int_eq(d.id, 0);
 	ck_assert_uint_eq(d.npeers, 2);
-	wait_peers(&b, 2);
-	wait_peers(&c, 2);
+	tpeer_wait_peers_ok(&b, 2);
+	tpeer_wait_peers_ok(&c, 2);
 
 	/* 1 frees while the counter is at 1: it is next. */
 	tpeer_close(&b);
-	expect_leave(&c, 1);
-	expect_leave(&d, 1);
-	join(&e, s->sock, 1, false);
+	tpeer_expect_leave(&c, 1);
+	tpeer_expect_leave(&d, 1);
+	tpeer_join_ok(&e, s->sock, 1, false);
 	ck_assert_int_eq(e.id, 1);
-	wait_peers(&c, 2);
-	wait_peers(&d, 2);
+	tpeer_wait_peers_ok(&c, 2);
+	tpeer_wait_peers_ok(&d, 2);
 
 	tpeer_close(&c);
 	tpeer_close(&d);
@@ -393,29 +343,29 @@ START_TEST(test_early_close)
 	struct tmsg m;
 	const unsigned rounds = 200;
 
-	join(&obs, s->sock, 2, false);
+	tpeer_join_ok(&obs, s->sock, 2, false);
 	for (unsigned i = 0; i < rounds; i++) {
 		connect_ok(&p, s->sock, 2, false);
 		switch (i % 4) {
 		case 0: /* close before anything arrives */
 			break;
 		case 1: /* after the version */
-			recv_ok(&p, &m, WAIT_MS);
+			tpeer_recv_ok(&p, &m, WAIT_MS);
 			break;
 		case 2: /* after the shm fd */
 			for (int k = 0; k < 3; k++)
-				recv_ok(&p, &m, WAIT_MS);
+				tpeer_recv_ok(&p, &m, WAIT_MS);
 			break;
 		case 3: /* half-way through the vectors */
 			for (int k = 0; k < 5; k++)
-				recv_ok(&p, &m, WAIT_MS);
+				tpeer_recv_ok(&p, &m, WAIT_MS);
 			break;
 		}
 		tpeer_close(&p);
 	}
 	ck_assert(tserver_alive(s));
 
-	join(&last, s->sock, 2, false);
+	tpeer_join_ok(&last, s->sock, 2, false);
 	ck_assert(tserver_alive(s));
 	/*
 	 * Every connection was accepted, even one already closed, so the
@@ -424,10 +374,10 @@ START_TEST(test_early_close)
 	 */
 	read_until(&obs, 3 + 2 + rounds * 3 + 2);
 	ck_assert_uint_eq(obs.npeers, 1);
-	expect_quiet(&obs, 20);
+	tpeer_expect_quiet(&obs, 20);
 	/* The last one's greeting may name some that are not gone yet. */
-	wait_peers(&last, 1);
-	expect_quiet(&last, 20);
+	tpeer_wait_peers_ok(&last, 1);
+	tpeer_expect_quiet(&last, 20);
 
 	tpeer_close(&last);
 	tpeer_close(&obs);
@@ -449,7 +399,7 @@ START_TEST(test_slow_reader_keeps_everything)
 	unsigned k = 0;
 
 	/* It takes its greeting and then reads nothing at all. */
-	join(&idle, s->sock, 1, false);
+	tpeer_join_ok(&idle, s->sock, 1, false);
 
 	for (unsigned i = 0; i < churn; i++) {
 		bool keep = i % every == 0;
@@ -478,7 +428,7 @@ START_TEST(test_slow_reader_keeps_everything)
 
 	read_until(&idle, want);
 	ck_assert_uint_eq(idle.npeers, nkept);
-	expect_quiet(&idle, 100);
+	tpeer_expect_quiet(&idle, 100);
 
 	/* The kept ones also had unread messages queued: each ends knowing
 	 * the idle peer and the other kept ones. */
@@ -499,7 +449,7 @@ START_TEST(test_slow_reader_keeps_everything)
 	}
 	/* Closing them only now: each close is news to the others. */
 	for (k = 0; k < nkept; k++)
-		expect_quiet(&kept[k], 20);
+		tpeer_expect_quiet(&kept[k], 20);
 	for (k = 0; k < nkept; k++)
 		tpeer_close(&kept[k]);
 	tpeer_close(&idle);
@@ -518,19 +468,19 @@ START_TEST(test_slow_reader_queue_limit)
 	bool idle_left = false;
 	unsigned churns = 0;
 
-	join(&idle, s->sock, 1, false);
-	join(&r, s->sock, 1, false);
+	tpeer_join_ok(&idle, s->sock, 1, false);
+	tpeer_join_ok(&r, s->sock, 1, false);
 	expect_join(&idle, r.id); /* still reads here, not from now on */
 
 	while (!idle_left && churns < 3000) {
-		join(&c, s->sock, 1, false);
+		tpeer_join_ok(&c, s->sock, 1, false);
 		int id = c.id;
 
 		tpeer_close(&c);
 		churns++;
 		/* r sees the churner come and go, and maybe the idle leave */
 		do {
-			recv_ok(&r, &m, WAIT_MS);
+			tpeer_recv_ok(&r, &m, WAIT_MS);
 			if (m.kind == TMSG_LEAVE && m.id == idle.id)
 				idle_left = true;
 		} while (!(m.kind == TMSG_LEAVE && m.id == id));
@@ -555,7 +505,7 @@ START_TEST(test_slow_reader_queue_limit)
 	ck_assert(log_wait_for(s, "queue is full", WAIT_MS));
 
 	/* The server goes on. */
-	join(&c, s->sock, 1, false);
+	tpeer_join_ok(&c, s->sock, 1, false);
 	ck_assert_uint_eq(c.npeers, 1);
 	tpeer_close(&c);
 	tpeer_close(&idle);
@@ -574,28 +524,28 @@ START_TEST(test_writer_disconnected)
 	char junk[64] = "x";
 	int r;
 
-	join(&a, s->sock, 1, false);
-	join(&b, s->sock, 1, false);
-	wait_peers(&a, 1);
+	tpeer_join_ok(&a, s->sock, 1, false);
+	tpeer_join_ok(&b, s->sock, 1, false);
+	tpeer_wait_peers_ok(&a, 1);
 
 	/* One byte: the server reads it and closes with nothing unread, so
 	 * this is a clean EOF. */
 	ck_assert_int_eq(send(b.sock, junk, 1, MSG_NOSIGNAL), 1);
 	r = tpeer_recv(&b, WAIT_MS, &m, NULL);
 	ck_assert_int_eq(r, 0);
-	expect_leave(&a, b.id);
+	tpeer_expect_leave(&a, b.id);
 
 	/* More bytes than it reads: the close may show as a reset. */
-	join(&c, s->sock, 1, false);
+	tpeer_join_ok(&c, s->sock, 1, false);
 	expect_join(&a, c.id);
 	ck_assert_int_eq(send(c.sock, junk, sizeof(junk), MSG_NOSIGNAL),
 			 (ssize_t)sizeof(junk));
 	r = tpeer_recv(&c, WAIT_MS, &m, NULL);
 	ck_assert_msg(r == 0 || r == -ECONNRESET, "got %d", r);
-	expect_leave(&a, c.id);
+	tpeer_expect_leave(&a, c.id);
 	ck_assert(log_wait_for(s, "sent data", WAIT_MS));
 
-	join(&d, s->sock, 1, false);
+	tpeer_join_ok(&d, s->sock, 1, false);
 	ck_assert_uint_eq(d.npeers, 1);
 	tpeer_close(&a);
 	tpeer_close(&b);
@@ -650,7 +600,7 @@ START_TEST(test_emfile)
 
 	/* One peer first: the loop is then running and every fd the server
 	 * keeps is open. */
-	join(&p[0], s->sock, 1, false);
+	tpeer_join_ok(&p[0], s->sock, 1, false);
 
 	/*
 	 * Room for three more peers (a socket and an eventfd each) and one
@@ -661,7 +611,7 @@ START_TEST(test_emfile)
 	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, &rl, NULL), 0);
 
 	for (int i = 1; i < 4; i++)
-		join(&p[i], s->sock, 1, false);
+		tpeer_join_ok(&p[i], s->sock, 1, false);
 
 	connect_ok(&w1, s->sock, 1, false);
 	connect_ok(&w2, s->sock, 1, false);
@@ -691,7 +641,7 @@ START_TEST(test_emfile)
 	read_until(&p[3], 7 + 4);
 	for (int i = 0; i < 4; i += 3) {
 		ck_assert_uint_eq(p[i].npeers, 3);
-		expect_quiet(&p[i], 20);
+		tpeer_expect_quiet(&p[i], 20);
 	}
 	tpeer_close(&p[0]);
 	tpeer_close(&p[3]);
@@ -709,11 +659,11 @@ START_TEST(test_max_peers)
 	struct tpeer p[4], extra, late;
 
 	for (int i = 0; i < 4; i++) {
-		join(&p[i], s->sock, 1, false);
+		tpeer_join_ok(&p[i], s->sock, 1, false);
 		ck_assert_int_eq(p[i].id, i);
 	}
 	for (int i = 0; i < 4; i++)
-		wait_peers(&p[i], 3);
+		tpeer_wait_peers_ok(&p[i], 3);
 
 	connect_ok(&extra, s->sock, 1, false);
 	expect_refused(&extra);
@@ -721,13 +671,13 @@ START_TEST(test_max_peers)
 	ck_assert(tserver_alive(s));
 	ck_assert(log_wait_for(s, "every peer ID is in use", WAIT_MS));
 	for (int i = 0; i < 4; i++)
-		expect_quiet(&p[i], i == 0 ? 200 : 10);
+		tpeer_expect_quiet(&p[i], i == 0 ? 200 : 10);
 
 	tpeer_close(&p[2]);
 	for (int i = 0; i < 4; i++)
 		if (i != 2)
-			expect_leave(&p[i], 2);
-	join(&late, s->sock, 1, false);
+			tpeer_expect_leave(&p[i], 2);
+	tpeer_join_ok(&late, s->sock, 1, false);
 	ck_assert_int_eq(late.id, 2);
 	ck_assert_uint_eq(late.npeers, 3);
 	for (int i = 0; i < 4; i++)
@@ -756,7 +706,7 @@ static void full_mesh(unsigned n, unsigned vectors)
 	struct tpeer *p = g_new0(struct tpeer, n);
 
 	for (unsigned i = 0; i < n; i++) {
-		join(&p[i], s->sock, vectors, false);
+		tpeer_join_ok(&p[i], s->sock, vectors, false);
 		ck_assert_int_eq(p[i].id, (int)i);
 		ck_assert_uint_eq(p[i].npeers, i);
 		for (unsigned j = 0; j < i; j++)
@@ -797,7 +747,7 @@ static void check_size(const char *size, bool exact, bool memfd,
 	struct stat st;
 	char path[128];
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert_msg(p.shm_size == want, "-l %s: %llu bytes, want %llu", size,
 		      (unsigned long long)p.shm_size,
 		      (unsigned long long)want);
@@ -891,7 +841,7 @@ START_TEST(test_second_instance)
 	struct tpeer p, q;
 	uint8_t *mem;
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	mem = map_shm(&p);
 	fill_pattern(mem, p.shm_size);
 	munmap(mem, p.shm_size);
@@ -905,13 +855,13 @@ START_TEST(test_second_instance)
 	tserver_cleanup(s2);
 	/* Finding the live server did not connect to it: its peers saw
 	 * nobody join or leave. */
-	expect_quiet(&p, 200);
+	tpeer_expect_quiet(&p, 200);
 
 	/* The first one's socket and shm are untouched and it serves. */
 	ck_assert(tserver_alive(s));
 	ck_assert(path_exists(s->sock));
 	ck_assert(shm_exists(s->shm_name));
-	join(&q, s->sock, 1, false);
+	tpeer_join_ok(&q, s->sock, 1, false);
 	mem = map_shm(&q);
 	check_pattern(mem, q.shm_size);
 	munmap(mem, q.shm_size);
@@ -933,7 +883,7 @@ START_TEST(test_stale_socket)
 	struct tpeer p;
 	struct stat st;
 
-	join(&p, old->sock, 1, false);
+	tpeer_join_ok(&p, old->sock, 1, false);
 	tpeer_close(&p);
 	tserver_kill(old);
 	ck_assert_int_eq(lstat(old->sock, &st), 0);
@@ -941,7 +891,7 @@ START_TEST(test_stale_socket)
 
 	s = START("-S", old->sock, "-M", old->shm_name, NULL);
 	wait_listening(s);
-	join(&p, old->sock, 1, false);
+	tpeer_join_ok(&p, old->sock, 1, false);
 	ck_assert_int_eq(p.id, 0);
 	tpeer_close(&p);
 
@@ -958,7 +908,7 @@ START_TEST(test_shm_survives_restart)
 	struct tpeer p;
 	uint8_t *mem;
 
-	join(&p, old->sock, 1, false);
+	tpeer_join_ok(&p, old->sock, 1, false);
 	mem = map_shm(&p);
 	fill_pattern(mem, p.shm_size);
 	munmap(mem, p.shm_size);
@@ -967,7 +917,7 @@ START_TEST(test_shm_survives_restart)
 	ck_assert(shm_exists(old->shm_name));
 
 	s = START("-M", old->shm_name, "-l", "1M", NULL);
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert_uint_eq(p.shm_size, 1u << 20);
 	mem = map_shm(&p);
 	check_pattern(mem, p.shm_size);
@@ -1039,7 +989,7 @@ START_TEST(test_daemon)
 	ck_assert_int_eq(kill((pid_t)pid, 0), 0);
 	ck_assert(shm_exists(s->shm_name));
 
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	tpeer_close(&p);
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
@@ -1086,7 +1036,7 @@ static void stop_by_signal(int sig, bool keep_shm)
 	struct tmsg m;
 
 	/* A greeted peer: the loop and its signal watchers are running. */
-	join(&p, s->sock, 1, false);
+	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert(shm_exists(s->shm_name));
 	ck_assert_int_eq(kill(s->pid, sig), 0);
 	ck_assert_int_eq(wait_exit(s->pid, WAIT_MS), 0);
@@ -1117,8 +1067,8 @@ START_TEST(test_verbose_log)
 	struct tpeer a, b;
 	char *line;
 
-	join(&a, s->sock, 1, false);
-	join(&b, s->sock, 1, false);
+	tpeer_join_ok(&a, s->sock, 1, false);
+	tpeer_join_ok(&b, s->sock, 1, false);
 	line = g_strdup_printf("peer 1 connected (pid %ld, uid %ld)",
 			       (long)getpid(), (long)getuid());
 	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
@@ -1135,26 +1085,17 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------- */
 
-static TCase *tcase(const char *name)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, TCASE_TIMEOUT);
-	tcase_add_unchecked_fixture(tc, NULL, remove_leftovers);
-	return tc;
-}
-
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
 	TCase *tc;
 
-	tc = tcase("protocol");
+	tc = tcase_with("protocol", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_greeting_and_fanout);
 	tcase_add_test(tc, test_next_fit_ids);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("robustness");
+	tc = tcase_with("robustness", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_early_close);
 	tcase_add_test(tc, test_slow_reader_keeps_everything);
 	tcase_add_test(tc, test_slow_reader_queue_limit);
@@ -1163,13 +1104,13 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_max_peers);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("scale");
+	tc = tcase_with("scale", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_mesh_64_vectors);
 	tcase_add_test(tc, test_mesh_1000_peers);
 	tcase_add_test(tc, test_sizes);
 	suite_add_tcase(s, tc);
 
-	tc = tcase("lifecycle");
+	tc = tcase_with("lifecycle", TCASE_TIMEOUT, remove_leftovers);
 	tcase_add_test(tc, test_bad_arguments);
 	tcase_add_test(tc, test_second_instance);
 	tcase_add_test(tc, test_stale_socket);
