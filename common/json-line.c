@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdbool.h>
 #include <string.h>
 
 #include "json-line.h"
@@ -80,4 +81,174 @@ JsonBuilder *jsonl_error_new(const char *command, const char *code,
 	jsonl_add_string(b, "message", msg);
 	g_free(msg);
 	return b;
+}
+
+/* ---- strict syntax check ------------------------------------------------ */
+
+/* Deeper nesting than this is refused, so that the recursion stays
+ * bounded whatever the caller's line length (a 4096-byte line nests at
+ * most 2048 deep). */
+#define JSONL_MAX_DEPTH 4096
+
+struct scan {
+	const char *p, *end;
+	const char *why;
+	unsigned depth;
+};
+
+static bool fail(struct scan *sc, const char *why)
+{
+	if (!sc->why)
+		sc->why = why;
+	return false;
+}
+
+static void skip_ws(struct scan *sc)
+{
+	while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' ||
+				   *sc->p == '\n' || *sc->p == '\r'))
+		sc->p++;
+}
+
+static bool eat(struct scan *sc, char c)
+{
+	if (sc->p < sc->end && *sc->p == c) {
+		sc->p++;
+		return true;
+	}
+	return false;
+}
+
+static bool digits(struct scan *sc)
+{
+	const char *start = sc->p;
+
+	while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+		sc->p++;
+	return sc->p > start;
+}
+
+static bool scan_number(struct scan *sc)
+{
+	eat(sc, '-');
+	if (eat(sc, '0')) {
+		/* no leading zeros */
+	} else if (!(sc->p < sc->end && *sc->p >= '1' && *sc->p <= '9') ||
+		   !digits(sc)) {
+		return fail(sc, "a malformed number");
+	}
+	if (eat(sc, '.') && !digits(sc))
+		return fail(sc, "a malformed number");
+	if (eat(sc, 'e') || eat(sc, 'E')) {
+		if (!eat(sc, '+'))
+			eat(sc, '-');
+		if (!digits(sc))
+			return fail(sc, "a malformed number");
+	}
+	return true;
+}
+
+static bool scan_string(struct scan *sc)
+{
+	if (!eat(sc, '"'))
+		return fail(sc, "a string that does not start with a double quote");
+	while (sc->p < sc->end) {
+		unsigned char c = (unsigned char)*sc->p++;
+
+		if (c == '"')
+			return true;
+		if (c < 0x20)
+			return fail(sc, "a control character in a string");
+		if (c != '\\')
+			continue;
+		if (sc->p >= sc->end)
+			break;
+		c = (unsigned char)*sc->p++;
+		if (c == 'u') {
+			for (int i = 0; i < 4; i++, sc->p++)
+				if (sc->p >= sc->end ||
+				    !g_ascii_isxdigit(*sc->p))
+					return fail(sc, "a malformed \\u escape");
+		} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+			return fail(sc, "an unknown escape in a string");
+		}
+	}
+	return fail(sc, "an unterminated string");
+}
+
+static bool scan_word(struct scan *sc, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, w, n) != 0)
+		return fail(sc, "something that is not a JSON value");
+	sc->p += n;
+	return true;
+}
+
+static bool scan_value(struct scan *sc);
+
+static bool scan_container(struct scan *sc, char close)
+{
+	bool object = close == '}';
+
+	if (++sc->depth > JSONL_MAX_DEPTH)
+		return fail(sc, "values nested too deeply");
+	sc->p++;
+	skip_ws(sc);
+	if (!eat(sc, close)) {
+		do {
+			if (object) {
+				skip_ws(sc);
+				if (sc->p >= sc->end || *sc->p != '"')
+					return fail(sc, "a member name that is not a string");
+				if (!scan_string(sc))
+					return false;
+				skip_ws(sc);
+				if (!eat(sc, ':'))
+					return fail(sc, "a member without a colon");
+			}
+			if (!scan_value(sc))
+				return false;
+		} while (eat(sc, ','));
+		if (!eat(sc, close))
+			return fail(sc, object ? "an object that is not closed with }" :
+					 "an array that is not closed with ]");
+	}
+	sc->depth--;
+	return true;
+}
+
+static bool scan_value(struct scan *sc)
+{
+	bool ok;
+
+	skip_ws(sc);
+	if (sc->p >= sc->end)
+		return fail(sc, "a missing value");
+	switch (*sc->p) {
+	case '{': ok = scan_container(sc, '}'); break;
+	case '[': ok = scan_container(sc, ']'); break;
+	case '"': ok = scan_string(sc); break;
+	case 't': ok = scan_word(sc, "true"); break;
+	case 'f': ok = scan_word(sc, "false"); break;
+	case 'n': ok = scan_word(sc, "null"); break;
+	default:
+		ok = *sc->p == '-' || (*sc->p >= '0' && *sc->p <= '9') ?
+		     scan_number(sc) :
+		     fail(sc, "something that is not a JSON value");
+	}
+	skip_ws(sc);
+	return ok;
+}
+
+const char *jsonl_check(const char *s, size_t len)
+{
+	struct scan sc = { .p = s, .end = s + len };
+
+	if (!scan_value(&sc))
+		return sc.why;
+	if (sc.p != sc.end)
+		return "more than one JSON value";
+	return NULL;
 }

@@ -17,6 +17,15 @@
  */
 char *jsonl_line(JsonNode *node, size_t *len);
 
+/*
+ * Is @s (@len bytes, already valid UTF-8) exactly one JSON value, with
+ * only whitespace around it, as RFC 8259 has it? json-glib 1.6 also takes
+ * single quotes, comments and several values on a line (and leaks all but
+ * the first), so input is checked here before it is parsed. NULL when it
+ * is; otherwise a short static description of the first fault.
+ */
+const char *jsonl_check(const char *s, size_t len);
+
 /* Member @name with a string value made valid UTF-8 (paths and names need
  * not be), or null when @s is NULL. */
 void jsonl_add_string(JsonBuilder *b, const char *name, const char *s);

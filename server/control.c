@@ -12,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <ev.h>
 #include <glib.h>
@@ -60,6 +63,7 @@ struct client {
 	bool discarding;        /* inside an overlong line */
 	bool eof;               /* the client closed its side */
 	bool dead;              /* closed, freed once no callback runs */
+	bool fd_sent;           /* an shm fd went out (or waits to) */
 	char in[LINE_MAX_BYTES];
 	size_t in_len;
 	struct chunk *head, *tail;
@@ -79,7 +83,6 @@ struct control {
 	struct client *clients[MAX_CLIENTS];
 	unsigned depth;             /* callbacks running */
 	JsonParser *parser;
-	int json_depth, json_values; /* top-level values on the line */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -420,12 +423,34 @@ static void cmd_watch(const struct request *rq)
 	rq->c->watching = true;
 }
 
+/* Has the client received everything sent to it? */
+static bool all_read(const struct client *c)
+{
+	int unread;
+
+	return c->queued == 0 && ioctl(c->fd, SIOCOUTQ, &unread) == 0 &&
+	       unread == 0;
+}
+
 static void cmd_shm(const struct request *rq)
 {
 	struct control *ctl = rq->c->ctl;
 	JsonBuilder *b = jsonl_reply_new(rq->command);
 	int fd = ivshmem_server_get_shm_fd(ctl->srv);
 
+	/*
+	 * An fd in flight counts against the server's user until it is
+	 * received (the kernel refuses SCM_RIGHTS with ETOOMANYREFS past
+	 * RLIMIT_NOFILE, and peers would be dropped): one unread at a time
+	 * per client.
+	 */
+	if (rq->c->fd_sent && !all_read(rq->c)) {
+		g_object_unref(b);
+		reply_error(rq, "failed",
+			    "the descriptor of the last shm reply on this connection has not been received yet: read it before asking again");
+		return;
+	}
+	rq->c->fd_sent = true;
 	add_shm(ctl, b);
 	/* The server's own fd: it outlives every client, and sending it
 	 * takes no fd of ours however many replies wait. */
@@ -502,10 +527,12 @@ static void cmd_ring(const struct request *rq)
 		if (r < 0) {
 			g_object_unref(b);
 			reply_error(rq, "failed",
-				    "cannot ring vector %u of peer %d: %s", v,
+				    "cannot ring vector %u of peer %d: %s%s", v,
 				    peer, r == -EAGAIN ?
 				    "its eventfd counter is full" :
-				    g_strerror(-r));
+				    g_strerror(-r),
+				    vector < 0 && v > 0 ?
+				    " (the vectors before it were rung)" : "");
 			return;
 		}
 		json_builder_add_int_value(b, v);
@@ -565,21 +592,6 @@ static const struct command {
 
 /* ---- requests ------------------------------------------------------------ */
 
-static void on_container_start(JsonParser *p, gpointer x, gpointer data)
-{
-	struct control *ctl = data;
-
-	ctl->json_depth++;
-}
-
-static void on_container_end(JsonParser *p, gpointer x, gpointer data)
-{
-	struct control *ctl = data;
-
-	if (--ctl->json_depth == 0)
-		ctl->json_values++;
-}
-
 static bool blank(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -595,7 +607,7 @@ static void handle_line(struct client *c, const char *line, size_t len)
 	struct request rq = { .c = c };
 	GError *err = NULL;
 	JsonNode *root, *n;
-	const char *name;
+	const char *name, *why;
 
 	if (blank(line, len))
 		return;
@@ -604,17 +616,18 @@ static void handle_line(struct client *c, const char *line, size_t len)
 		reply_error(&rq, "parse", "the line is not valid UTF-8");
 		return;
 	}
-	ctl->json_depth = ctl->json_values = 0;
+	/* Strict JSON first: json-glib would take more, and leak some. */
+	why = jsonl_check(line, len);
+	if (why) {
+		reply_error(&rq, "parse",
+			    "the line is not one JSON value: it has %s; send one object per line, like {\"command\":\"info\"}",
+			    why);
+		return;
+	}
 	if (!json_parser_load_from_data(ctl->parser, line, (gssize)len, &err)) {
 		reply_error(&rq, "parse", "the line is not valid JSON: %s",
 			    err->message);
 		g_error_free(err);
-		return;
-	}
-	/* json-glib takes "{} {}" and keeps the first. */
-	if (ctl->json_values > 1) {
-		reply_error(&rq, "parse",
-			    "the line holds more than one JSON value: send one object per line");
 		return;
 	}
 	root = json_parser_get_root(ctl->parser);
@@ -734,6 +747,18 @@ static void client_free(struct client *c)
 	g_free(c);
 }
 
+static void client_close(struct client *c);
+
+/* Sending failed with -err: a client that closed is no news, anything
+ * else is worth a warning. */
+static void client_send_failed(struct client *c, int err)
+{
+	if (err != -EPIPE && err != -ECONNRESET)
+		g_warning("control client pid %ld uid %ld: cannot send to it (%s): disconnected",
+			  (long)c->cred.pid, (long)c->cred.uid, g_strerror(-err));
+	client_close(c);
+}
+
 /* Close the connection now; the memory goes when no callback runs. */
 static void client_close(struct client *c)
 {
@@ -773,9 +798,11 @@ static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct client *c = w->data;
 	struct control *ctl = c->ctl;
 
+	int r;
+
 	enter(ctl);
-	if ((revents & EV_WRITE) && client_flush(c) < 0)
-		client_close(c);
+	if ((revents & EV_WRITE) && (r = client_flush(c)) < 0)
+		client_send_failed(c, r);
 	if (!c->dead && c->queued <= BACKPRESSURE_BYTES)
 		client_input(c);
 	if (!c->dead && c->eof) {
@@ -795,8 +822,9 @@ static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 	 * (output still waits, so the client is called again).
 	 */
 	for (int round = 0; !c->dead && c->queued > 0 && round < 4; round++) {
-		if (client_flush(c) < 0) {
-			client_close(c);
+		r = client_flush(c);
+		if (r < 0) {
+			client_send_failed(c, r);
 			break;
 		}
 		if (c->queued > BACKPRESSURE_BYTES || !has_request(c))
@@ -1057,14 +1085,6 @@ int control_new(struct ev_loop *loop, struct ivshmem_server *srv,
 	ctl->info.shm_name = g_strdup(info->shm_name);
 	ctl->listen_fd = listen_fd;
 	ctl->parser = json_parser_new();
-	g_signal_connect(ctl->parser, "object-start",
-			 G_CALLBACK(on_container_start), ctl);
-	g_signal_connect(ctl->parser, "array-start",
-			 G_CALLBACK(on_container_start), ctl);
-	g_signal_connect(ctl->parser, "object-end",
-			 G_CALLBACK(on_container_end), ctl);
-	g_signal_connect(ctl->parser, "array-end",
-			 G_CALLBACK(on_container_end), ctl);
 	ev_io_init(&ctl->accept_io, accept_cb, listen_fd, EV_READ);
 	ctl->accept_io.data = ctl;
 	ev_init(&ctl->accept_timer, accept_timer_cb);

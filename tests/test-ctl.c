@@ -1490,6 +1490,14 @@ START_TEST(test_fallback)
 	ck_assert_int_eq(access(ctl, F_OK), -1);
 	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, NULL), 0);
 
+	/* With -C it does not fall back, and says a server may be there. */
+	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
+	note = g_strdup_printf("ivshmem-ctl: cannot connect to %s: no such file; a server may be at %s, but without this control socket (ivshmem-server has its own where its --control says, %s.ctl by default, unless --no-control)\n",
+			       ctl, s->sock, s->sock);
+	ck_assert_str_eq(out, note);
+	g_free(note);
+	g_free(out);
+
 	/* peers: the others (not its own ID), what a peer cannot know as
 	 * '-'; one sentence on stderr says what it did. */
 	fa = a->nevs;

@@ -1519,18 +1519,33 @@ static void shm_round(const char *const *args, const char *kind,
 	munmap(pm, size);
 	close(fd);
 
-	/* Three at once: one fd with each. */
-	cc_send(&c, "{\"command\":\"shm\"}\n{\"command\":\"shm\"}\n{\"command\":\"shm\"}");
-	for (int i = 0; i < 3; i++) {
+	/*
+	 * Three at once: an fd in flight counts against the server's user
+	 * until it is received, so the next two are refused while the first
+	 * is unread, and no fd comes with them. Once it is read, another
+	 * one may go.
+	 */
+	cc_send(&c, "{\"command\":\"shm\"}\n{\"command\":\"shm\",\"tag\":2}\n{\"command\":\"shm\",\"tag\":3}");
+	o = cc_next(&c, WAIT_MS);
+	expect_ok(o, "shm");
+	json_object_unref(o);
+	fd = fd_of_line(&c);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(st.st_dev == pst.st_dev && st.st_ino == pst.st_ino);
+	close(fd);
+	for (int i = 2; i <= 3; i++) {
 		o = cc_next(&c, WAIT_MS);
-		expect_ok(o, "shm");
+		expect_error(o, "shm", "failed");
+		ck_assert(strstr(ostr(o, "message"), "not been received yet"));
+		ck_assert_int_eq(oint(o, "tag"), i);
 		json_object_unref(o);
-		fd = fd_of_line(&c);
-		ck_assert_int_eq(fstat(fd, &st), 0);
-		ck_assert(st.st_dev == pst.st_dev && st.st_ino == pst.st_ino);
-		close(fd);
 	}
-	ck_assert_uint_eq(c.nfds, 4);
+	ck_assert_uint_eq(c.nfds, 2);
+	o = cc_call(&c, "{\"command\":\"shm\"}");
+	expect_ok(o, "shm");
+	json_object_unref(o);
+	close(fd_of_line(&c));
+	ck_assert_uint_eq(c.nfds, 3);
 
 	cc_close(&c);
 	tpeer_close(&p);
@@ -1626,6 +1641,27 @@ START_TEST(test_garbage)
 		{ "\xc3\x28", NULL, "parse" },
 		{ "{\"command\":\"info\"} {\"command\":\"info\"}", NULL, "parse" },
 		{ "{\"command\":\"info\"}}", NULL, "parse" },
+		/* What json-glib 1.6 would take (and partly leak). */
+		{ "{\"command\":\"info\"}{\"command\":\"info\"}", NULL, "parse" },
+		{ "5 {}", NULL, "parse" },
+		{ "{'command':'info'}", NULL, "parse" },
+		{ "{\"command\":\"info\"} /* c */", NULL, "parse" },
+		{ "{\"command\":\"info\"} // c", NULL, "parse" },
+		{ "{command:\"info\"}", NULL, "parse" },
+		{ "{\"command\" \"info\"}", NULL, "parse" },
+		{ "{\"command\":\"info\",}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":[1,]}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":01}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":1.}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":.5}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":-}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":1e}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":NaN}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":tru}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":\"\\x41\"}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":\"\\u12\"}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":\"a\tb\"}", NULL, "parse" },
+		{ "{\"command\":\"info\",\"tag\":\"open}", NULL, "parse" },
 		{ "[1,2,3]", NULL, "invalid" },
 		{ "[{\"command\":\"info\"}]", NULL, "invalid" },
 		{ "42", NULL, "invalid" },

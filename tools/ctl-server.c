@@ -371,10 +371,17 @@ int ctl_conn_open(const struct ctl_opts *o, const char *fallback,
 		*out = c;
 		return CTL_EXIT_OK;
 	}
-	if (o->control_given || (r != -ENOENT && r != -ECONNREFUSED)) {
+	if (r != -ENOENT && r != -ECONNREFUSED) {
 		status = connect_error(o, o->control_path, true, r);
-	} else if (fallback) {
+	} else if (fallback && !o->control_given) {
 		status = join_as_peer(c, fallback, r);
+	} else if (is_socket(o->socket_path) && o->control_given) {
+		ctl_error("cannot connect to %s: %s; a server may be at %s, but without this control socket (ivshmem-server has its own where its --control says, %s.ctl by default, unless --no-control)",
+			  o->control_path,
+			  r == -ENOENT ? "no such file" :
+			  "nobody is listening on it", o->socket_path,
+			  o->socket_path);
+		status = CTL_EXIT_FAILURE;
 	} else if (is_socket(o->socket_path)) {
 		/* A server without a control socket, most likely. */
 		ctl_error("cannot connect to %s: %s; the server at %s has no control socket (QEMU's server has none, nor has ivshmem-server --no-control), and this command needs one",
