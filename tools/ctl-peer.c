@@ -908,24 +908,6 @@ static void timed_out(struct ctl_peer *cp)
 	finish(cp, CTL_EXIT_FAILURE);
 }
 
-static int connect_error(const char *path, int err)
-{
-	switch (err) {
-	case -ENOENT:
-	case -ECONNREFUSED:
-		ctl_error("cannot connect to %s: %s (is ivshmem-server running? use -S PATH)",
-			  path, g_strerror(-err));
-		break;
-	case -EAGAIN:
-		ctl_error("cannot connect to %s: the server's backlog is full (try again later)",
-			  path);
-		break;
-	default:
-		ctl_error("cannot connect to %s: %s", path, g_strerror(-err));
-	}
-	return CTL_EXIT_FAILURE;
-}
-
 static void loop(struct ctl_peer *cp, int sfd, double deadline)
 {
 	int peer_fd = ivshmem_peer_get_fd(cp->peer);
@@ -1022,7 +1004,12 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 	}
 	r = ivshmem_peer_connect(cp.peer, cp.opt.socket_path);
 	if (r < 0) {
-		cp.status = connect_error(cp.opt.socket_path, r);
+		char *start = g_strdup_printf("ivshmem-server -S %s",
+					      cp.opt.socket_path);
+
+		cp.status = ctl_connect_error(cp.opt.socket_path, r, start,
+					      false);
+		g_free(start);
 		goto out;
 	}
 	loop(&cp, sfd, deadline);

@@ -191,34 +191,11 @@ static char *start_hint(const struct ctl_opts *o)
 static int connect_error(const struct ctl_opts *o, const char *path,
 			 bool control, int err)
 {
-	char *hint;
+	char *hint = start_hint(o);
+	int r = ctl_connect_error(path, err, hint, control);
 
-	switch (err) {
-	case -ENOENT:
-	case -ECONNREFUSED:
-		hint = start_hint(o);
-		ctl_error("cannot connect to %s: %s; is ivshmem-server running? (start it with: %s)",
-			  path, err == -ENOENT ? "no such file" :
-			  "nobody is listening on it", hint);
-		g_free(hint);
-		break;
-	case -EACCES:
-	case -EPERM:
-		if (control)
-			ctl_error("cannot connect to %s: permission denied; the control socket is only for the server's user, unless the server was started with --control-group=GROUP for a group of yours",
-				  path);
-		else
-			ctl_error("cannot connect to %s: permission denied",
-				  path);
-		break;
-	case -EAGAIN:
-		ctl_error("cannot connect to %s: the server's backlog is full (try again later)",
-			  path);
-		break;
-	default:
-		ctl_error("cannot connect to %s: %s", path, g_strerror(-err));
-	}
-	return CTL_EXIT_FAILURE;
+	g_free(hint);
+	return r;
 }
 
 /* ---- joined as a peer: callbacks --------------------------------------- */

@@ -134,6 +134,35 @@ int ctl_option_error(const char *command, int c, char **argv)
 	return ctl_usage_error(command, "unknown option '-%c'", optopt);
 }
 
+int ctl_connect_error(const char *path, int err, const char *start,
+		      bool control)
+{
+	switch (err) {
+	case -ENOENT:
+	case -ECONNREFUSED:
+		ctl_error("cannot connect to %s: %s; is ivshmem-server running? (start it with: %s)",
+			  path, err == -ENOENT ? "no such file" :
+			  "nobody is listening on it", start);
+		break;
+	case -EACCES:
+	case -EPERM:
+		if (control)
+			ctl_error("cannot connect to %s: permission denied; the control socket is only for the server's user, unless the server was started with --control-group=GROUP for a group of yours",
+				  path);
+		else
+			ctl_error("cannot connect to %s: permission denied",
+				  path);
+		break;
+	case -EAGAIN:
+		ctl_error("cannot connect to %s: the server's backlog is full (try again later)",
+			  path);
+		break;
+	default:
+		ctl_error("cannot connect to %s: %s", path, g_strerror(-err));
+	}
+	return CTL_EXIT_FAILURE;
+}
+
 int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	int base = 10;

@@ -60,6 +60,12 @@ void ctl_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 int ctl_usage_error(const char *command, const char *fmt, ...)
 	G_GNUC_PRINTF(2, 3);
 
+/* connect() to path failed with err (negative): say why, and for a
+ * missing server how to start one (start: "ivshmem-server -S PATH");
+ * control: path is a control socket. Returns CTL_EXIT_FAILURE. */
+int ctl_connect_error(const char *path, int err, const char *start,
+		      bool control);
+
 /* getopt_long returned ':' or '?' for argv: say which option is wrong and
  * how; returns CTL_EXIT_USAGE. */
 int ctl_option_error(const char *command, int c, char **argv);
