@@ -749,3 +749,31 @@ int run_suite(Suite *s)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+unsigned long proc_fd_limit_leaving(pid_t pid, unsigned nfree)
+{
+	enum { MAXFD = 4096 };
+	bool *used = g_new0(bool, MAXFD);
+	unsigned long lim = 0;
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		long fd = strtol(e->d_name, NULL, 10);
+
+		if (e->d_name[0] != '.' && fd < MAXFD)
+			used[fd] = true;
+	}
+	closedir(d);
+	for (unsigned fd = 0; fd < MAXFD && nfree > 0; fd++) {
+		if (!used[fd])
+			nfree--;
+		lim = fd + 1;
+	}
+	g_free(used);
+	return lim;
+}

@@ -56,6 +56,13 @@ char *tserver_log(const struct tserver *s);
 double proc_cpu_seconds(pid_t pid);
 /* Peak resident set size in KiB (VmHWM). */
 long proc_peak_rss_kib(pid_t pid);
+/*
+ * The fd limit (RLIMIT_NOFILE) at which `pid` has exactly `nfree` fds
+ * left. The limit bounds fd numbers, not their count, and a process may
+ * have inherited fds with high numbers: the free numbers are counted from
+ * 0 up (below 4096).
+ */
+unsigned long proc_fd_limit_leaving(pid_t pid, unsigned nfree);
 
 /*
  * Servers cleaned up after a failed test. A failing assertion ends the

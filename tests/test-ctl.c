@@ -1163,21 +1163,6 @@ END_TEST
 
 /* ---- the command line ------------------------------------------------------ */
 
-/* ivshmem-ctl ARGS exits 2: one sentence, then the hint for cmd. */
-#define USAGE_ERROR(cmd, ...) do { \
-	const char *const a_[] = { __VA_ARGS__, NULL }; \
-	struct proc c_; \
-	const char *e_; \
-	ck_assert_int_eq(run(&c_, a_), 2); \
-	e_ = proc_stderr(&c_); \
-	ck_assert_msg(g_str_has_prefix(e_, "ivshmem-ctl: ") && \
-		      g_str_has_suffix(e_, "\nTry 'ivshmem-ctl " cmd \
-				       " --help' for more information.\n") && \
-		      strchr(e_, '\n') + 1 == strstr(e_, "Try"), \
-		      "stderr: %s", e_); \
-	ck_assert_uint_eq(c_.buf->len, 0); \
-	proc_free(&c_); \
-} while (0)
 
 START_TEST(test_usage)
 {

@@ -444,19 +444,9 @@ END_TEST
 /* ---- the command line ---------------------------------------------------- */
 
 /* The emulator with ARGS exits 2 with one sentence and the hint. */
-#define USAGE_ERROR(...) do { \
-	const char *const a_[] = { __VA_ARGS__, NULL }; \
-	struct proc p_; \
-	const char *e_; \
-	ck_assert_int_eq(emu_run(&p_, a_), 2); \
-	e_ = proc_stderr(&p_); \
-	ck_assert_msg(g_str_has_prefix(e_, PROG ": ") && \
-		      g_str_has_suffix(e_, "\n" USAGE_HINT) && \
-		      strchr(e_, '\n') + 1 == strstr(e_, "Try"), \
-		      "stderr: %s", e_); \
-	ck_assert_str_eq(proc_stdout_rest(&p_), ""); \
-	proc_free(&p_); \
-} while (0)
+#undef USAGE_ERROR
+#define USAGE_ERROR(...) proc_expect_usage(emu_path(), PROG, USAGE_HINT, \
+	(const char *const[]){ __VA_ARGS__, NULL })
 
 START_TEST(test_usage)
 {

@@ -2118,36 +2118,6 @@ START_TEST(test_busy)
 }
 END_TEST
 
-/* The limit for pid's fds such that exactly nfree more can be opened:
- * fd numbers are allocated lowest first. */
-static rlim_t limit_leaving(pid_t pid, unsigned nfree)
-{
-	enum { MAXFD = 4096 };
-	bool *used = g_new0(bool, MAXFD);
-	char path[64];
-	struct dirent *e;
-	rlim_t lim = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-	d = opendir(path);
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		long fd = strtol(e->d_name, NULL, 10);
-
-		if (e->d_name[0] != '.' && fd < MAXFD)
-			used[fd] = true;
-	}
-	closedir(d);
-	for (unsigned fd = 0; fd < MAXFD && nfree > 0; fd++) {
-		if (!used[fd])
-			nfree--;
-		lim = fd + 1;
-	}
-	g_free(used);
-	return lim;
-}
-
 START_TEST(test_emfile)
 {
 	struct tserver *s = START(NULL);
@@ -2161,7 +2131,7 @@ START_TEST(test_emfile)
 	cc_open(&c0, ctl);
 	expect_info(&c0, 0);
 	/* Room for one more control client. */
-	rl.rlim_cur = rl.rlim_max = limit_leaving(s->pid, 1);
+	rl.rlim_cur = rl.rlim_max = proc_fd_limit_leaving(s->pid, 1);
 	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, &rl, NULL), 0);
 	cc_open(&c1, ctl);
 	expect_info(&c1, 1);

@@ -557,39 +557,6 @@ END_TEST
 
 /* ---- 5. out of fds --------------------------------------------------- */
 
-/*
- * The fd limit at which `pid` has exactly `nfree` fds left. The limit
- * bounds fd numbers, not their count, and the server may have inherited
- * fds with high numbers: count the free numbers from 0 up.
- */
-static rlim_t limit_leaving(pid_t pid, unsigned nfree)
-{
-	enum { MAXFD = 4096 };
-	bool *used = g_new0(bool, MAXFD);
-	char path[64];
-	struct dirent *e;
-	rlim_t lim = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-	d = opendir(path);
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		long fd = strtol(e->d_name, NULL, 10);
-
-		if (e->d_name[0] != '.' && fd < MAXFD)
-			used[fd] = true;
-	}
-	closedir(d);
-	for (unsigned fd = 0; fd < MAXFD && nfree > 0; fd++) {
-		if (!used[fd])
-			nfree--;
-		lim = fd + 1;
-	}
-	g_free(used);
-	return lim;
-}
-
 START_TEST(test_emfile)
 {
 	struct tserver *s = START(NULL);
@@ -607,7 +574,7 @@ START_TEST(test_emfile)
 	 * fd to spare: the next connection could be accepted but not given
 	 * its eventfd. It must wait, not be dropped.
 	 */
-	rl.rlim_cur = rl.rlim_max = limit_leaving(s->pid, 2 * 3 + 1);
+	rl.rlim_cur = rl.rlim_max = proc_fd_limit_leaving(s->pid, 2 * 3 + 1);
 	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, &rl, NULL), 0);
 
 	for (int i = 1; i < 4; i++)

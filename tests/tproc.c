@@ -194,3 +194,38 @@ void proc_free(struct proc *p)
 	g_free(p->line);
 	memset(p, 0, sizeof(*p));
 }
+
+void proc_expect_usage(const char *path, const char *prog, const char *try,
+		       const char *const *args)
+{
+	char *args_s = g_strjoinv(" ", (char **)args);
+	char *prefix = g_strdup_printf("%s: ", prog);
+	struct proc c;
+	const char *e, *nl;
+	int st;
+
+	proc_start(&c, path, args);
+	proc_close_in(&c);
+	st = proc_wait(&c, PROC_WAIT_MS);
+	e = proc_stderr(&c);
+	nl = strchr(e, '\n');
+	ck_assert_msg(st == 2, "%s %s: status %d, want 2 (stderr: %s)", prog,
+		      args_s, st, e);
+	ck_assert_msg(g_str_has_prefix(e, prefix) && nl &&
+		      strcmp(nl + 1, try) == 0,
+		      "%s %s: stderr: %s", prog, args_s, e);
+	ck_assert_msg(proc_stdout_rest(&c)[0] == '\0', "%s %s: stdout: %s",
+		      prog, args_s, proc_stdout_rest(&c));
+	proc_free(&c);
+	g_free(prefix);
+	g_free(args_s);
+}
+
+void proc_expect_usage_error(const char *command, const char *const *args)
+{
+	char *try = g_strdup_printf("Try 'ivshmem-ctl %s%s--help' for more information.\n",
+				    command ? command : "", command ? " " : "");
+
+	proc_expect_usage(proc_ctl_path(), "ivshmem-ctl", try, args);
+	g_free(try);
+}

@@ -51,6 +51,20 @@ int proc_wait(struct proc *p, int timeout_ms);
 /* Kill it if still running, close the pipes, free the buffers. */
 void proc_free(struct proc *p);
 
+/*
+ * Run PATH ARGS... (NULL-terminated, stdin closed) and check that it is a
+ * usage error: exit status 2, nothing on stdout, and on stderr one
+ * sentence that starts with "PROG: " and then the line `try` (with its
+ * newline).
+ */
+void proc_expect_usage(const char *path, const char *prog, const char *try,
+		       const char *const *args);
+/* The same for ivshmem-ctl, whose hint is "Try 'ivshmem-ctl [COMMAND
+ * ]--help' for more information." (command NULL: none). */
+void proc_expect_usage_error(const char *command, const char *const *args);
+#define USAGE_ERROR(command, ...) \
+	proc_expect_usage_error(command, (const char *const[]){ __VA_ARGS__, NULL })
+
 /* The next line is exactly `want` (printf-style). */
 #define EXPECT(p, ...) do { \
 	char *w_ = g_strdup_printf(__VA_ARGS__); \
