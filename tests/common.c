@@ -777,3 +777,24 @@ unsigned long proc_fd_limit_leaving(pid_t pid, unsigned nfree)
 	g_free(used);
 	return lim;
 }
+
+int proc_wait_exit(pid_t pid, int timeout_ms)
+{
+	double deadline = now_seconds() + timeout_ms / 1000.0;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		if (r < 0)
+			return -2;
+		if (now_seconds() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return -3;
+		}
+		usleep(2000);
+	}
+}

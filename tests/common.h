@@ -63,6 +63,10 @@ long proc_peak_rss_kib(pid_t pid);
  * 0 up (below 4096).
  */
 unsigned long proc_fd_limit_leaving(pid_t pid, unsigned nfree);
+/* Wait up to timeout_ms for child pid to exit: its exit status, -1 if a
+ * signal killed it, -2 if it is not our child, -3 if it was still
+ * running (it is then killed and reaped). */
+int proc_wait_exit(pid_t pid, int timeout_ms);
 
 /*
  * Servers cleaned up after a failed test. A failing assertion ends the

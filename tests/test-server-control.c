@@ -2204,27 +2204,6 @@ START_TEST(test_verbose_log)
 }
 END_TEST
 
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		if (r < 0)
-			return -2;
-		if (now_seconds() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			return -3;
-		}
-		usleep(2000);
-	}
-}
-
 /* The daemon runs in /: relative paths were made absolute. */
 START_TEST(test_daemon_relative_paths)
 {
@@ -2261,7 +2240,7 @@ START_TEST(test_daemon_relative_paths)
 	cc_close(&c);
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
-	ck_assert_int_eq(wait_exit((pid_t)pid, WAIT_MS), 0);
+	ck_assert_int_eq(proc_wait_exit((pid_t)pid, WAIT_MS), 0);
 	left->daemon = -1;
 	ck_assert(!path_exists(ctl));
 	ck_assert(!path_exists(sock));

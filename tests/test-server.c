@@ -899,27 +899,6 @@ END_TEST
 
 /* ---- 13. daemon mode ------------------------------------------------- */
 
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		if (r < 0)
-			return -2;
-		if (now_seconds() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			return -3;
-		}
-		usleep(2000);
-	}
-}
-
 START_TEST(test_daemon)
 {
 	struct tserver *s = srv_new();
@@ -960,7 +939,7 @@ START_TEST(test_daemon)
 	tpeer_close(&p);
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
-	ck_assert_int_eq(wait_exit((pid_t)pid, WAIT_MS), 0);
+	ck_assert_int_eq(proc_wait_exit((pid_t)pid, WAIT_MS), 0);
 	left->daemon = -1;
 	ck_assert(!path_exists(s->sock));
 	ck_assert(!path_exists(pidfile));
@@ -1006,7 +985,7 @@ static void stop_by_signal(int sig, bool keep_shm)
 	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert(shm_exists(s->shm_name));
 	ck_assert_int_eq(kill(s->pid, sig), 0);
-	ck_assert_int_eq(wait_exit(s->pid, WAIT_MS), 0);
+	ck_assert_int_eq(proc_wait_exit(s->pid, WAIT_MS), 0);
 	s->pid = -1;
 	ck_assert(!path_exists(s->sock));
 	ck_assert(shm_exists(s->shm_name) == keep_shm);
