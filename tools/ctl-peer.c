@@ -967,7 +967,6 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 		.log = on_log,
 	};
 	double deadline = 0;
-	sigset_t mask;
 	int sfd = -1, r;
 
 	cp.opt.rings = g_array_new(FALSE, FALSE, sizeof(struct ring_target));
@@ -984,13 +983,8 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 	cp.in = g_string_new(NULL);
 
 	/* Signals become readable on a signalfd, so poll() sees them. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		ctl_error("cannot set up signal handling: %s", g_strerror(errno));
+	sfd = ctl_signalfd();
+	if (sfd < 0) {
 		cp.status = CTL_EXIT_FAILURE;
 		goto out;
 	}

@@ -1597,7 +1597,6 @@ int ctl_watch_run(const struct ctl_global *g, int argc, char **argv)
 	struct ctl_opts o;
 	struct watch w = { .o = &o, .status = -1 };
 	JsonNode *reply;
-	sigset_t mask;
 	uint64_t v;
 	int c, r, sfd = -1;
 
@@ -1636,15 +1635,9 @@ int ctl_watch_run(const struct ctl_global *g, int argc, char **argv)
 
 	/* Signals become readable on a signalfd, so poll() sees them; one
 	 * that comes before the loop waits there. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		ctl_error("cannot set up signal handling: %s", g_strerror(errno));
+	sfd = ctl_signalfd();
+	if (sfd < 0)
 		return CTL_EXIT_FAILURE;
-	}
 	r = ctl_conn_open(&o, WATCH_FALLBACK, &w.c);
 	if (r != CTL_EXIT_OK) {
 		close(sfd);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -161,6 +163,23 @@ int ctl_connect_error(const char *path, int err, const char *start,
 		ctl_error("cannot connect to %s: %s", path, g_strerror(-err));
 	}
 	return CTL_EXIT_FAILURE;
+}
+
+int ctl_signalfd(void)
+{
+	sigset_t mask;
+	int sfd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		ctl_error("cannot set up signal handling: %s", g_strerror(errno));
+		return -1;
+	}
+	return sfd;
 }
 
 int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out)

@@ -66,6 +66,10 @@ int ctl_usage_error(const char *command, const char *fmt, ...)
 int ctl_connect_error(const char *path, int err, const char *start,
 		      bool control);
 
+/* Block SIGINT, SIGTERM and SIGHUP and return a signalfd that becomes
+ * readable when one comes, so that poll() sees it; -1 after saying why. */
+int ctl_signalfd(void);
+
 /* getopt_long returned ':' or '?' for argv: say which option is wrong and
  * how; returns CTL_EXIT_USAGE. */
 int ctl_option_error(const char *command, int c, char **argv);
