@@ -283,8 +283,11 @@ static void cc_write(struct cc *c, const void *data, size_t len)
 /* Send one request line (the newline is added). */
 static void cc_send(struct cc *c, const char *req)
 {
-	cc_write(c, req, strlen(req));
-	cc_write(c, "\n", 1);
+	/* One write, so that the server sees the lines all at once. */
+	char *line = g_strconcat(req, "\n", NULL);
+
+	cc_write(c, line, strlen(line));
+	g_free(line);
 }
 
 /* One recvmsg, after waiting up to timeout_ms: > 0 bytes, 0 EOF,
