@@ -14,7 +14,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-packages=(gcc meson ninja-build pkg-config libglib2.0-dev libev-dev libjson-glib-dev check
+packages=(gcc g++ meson ninja-build pkg-config libglib2.0-dev libev-dev libjson-glib-dev check
+	  libsystemd-dev systemd mandoc
 	  libunicorn-dev gcc-arm-none-eabi
 	  qemu-system-x86)
 
