@@ -139,9 +139,12 @@ enum ivshmem_server_event_type {
 	/** A peer left or was disconnected; reason says why. */
 	IVSHMEM_EVENT_PEER_LEFT = 2,
 	/**
-	 * A connection was refused (no ID free, or out of memory). id is
-	 * -1. Running out of fds refuses nobody: accepting pauses and the
-	 * connection waits in the backlog.
+	 * A connection was closed before it was sent anything. id is -1;
+	 * pid, uid and gid are its credentials; error says why: ENOSPC no
+	 * ID free, ENOMEM out of memory, or the errno that
+	 * ivshmem_server_ops.authorize returned (for example EPERM or
+	 * EACCES). Running out of fds refuses nobody: accepting pauses and
+	 * the connection waits in the backlog.
 	 */
 	IVSHMEM_EVENT_REFUSED = 3,
 	/**
@@ -196,6 +199,28 @@ struct ivshmem_server_ops {
 	/** Optional. Log a message; priority is enum ivshmem_log_priority. */
 	void (*log)(void *user, int priority, const char *fmt, va_list ap)
 		IVSHMEM_PRINTF(3, 0);
+	/**
+	 * Optional. May this connection become a peer? Called once for
+	 * every accepted connection, before it is given an ID or sent
+	 * anything, with the credentials SO_PEERCRED reports: those of the
+	 * process that called connect(), as they were at that moment (its
+	 * effective uid and gid; supplementary groups are not known). When
+	 * SO_PEERCRED fails they are -1, (uid_t)-1 and (gid_t)-1.
+	 *
+	 * Return 0 (or any value >= 0) to accept. Return a negative errno,
+	 * for example -EPERM or -EACCES, to refuse: the connection is closed
+	 * at once, so the client reads end-of-file without a single byte or
+	 * fd; no ID is used up (the next peer gets the ID it would have
+	 * got); the peers see nothing; and ops->event reports
+	 * IVSHMEM_EVENT_REFUSED with that errno (positive) in error.
+	 * Values below -4095 are taken as -EPERM.
+	 *
+	 * NULL accepts everyone who can connect to the socket. Runs inside
+	 * ivshmem_server_dispatch() or ivshmem_server_timeout(); it may call
+	 * the other ivshmem_server_* functions except those two and
+	 * ivshmem_server_free().
+	 */
+	int (*authorize)(void *user, pid_t pid, uid_t uid, gid_t gid);
 };
 
 /** Server configuration. Zero fields take the defaults noted. */

@@ -295,6 +295,19 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 		cred = (struct ucred){ .pid = -1, .uid = (uid_t)-1,
 				       .gid = (gid_t)-1 };
 
+	/* Before anything is queued or an ID taken: a refused connection
+	 * reads EOF and nothing else, and uses up no ID. */
+	if (srv->ops.authorize) {
+		int r = srv->ops.authorize(srv->user, cred.pid, cred.uid,
+					   cred.gid);
+
+		if (r < 0) {
+			vectors_unref(srv, vec);
+			refuse(srv, sock, &cred, r >= -4095 ? -r : EPERM);
+			return;
+		}
+	}
+
 	if ((unsigned)sock >= srv->byfd_cap &&
 	    grow(&srv->byfd, &srv->byfd_cap, (unsigned)sock + 1,
 		 sizeof(*srv->byfd)) < 0) {

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,13 @@ struct loop {
 	bool known[MAXFD];
 	int timer_ms;           /* -1: none */
 	unsigned joined, left, refused;
+	struct ivshmem_server_event last_refused;
+	/* ops.authorize: what it answers each time, and what it was told */
+	const int *verdicts;
+	unsigned nverdicts, asked;
+	pid_t auth_pid;
+	uid_t auth_uid;
+	gid_t auth_gid;
 };
 
 static void loop_watch(void *user, int fd, int events)
@@ -61,8 +69,10 @@ static void loop_event(void *user, const struct ivshmem_server_event *ev)
 		l->joined++;
 	else if (ev->type == IVSHMEM_EVENT_PEER_LEFT)
 		l->left++;
-	else if (ev->type == IVSHMEM_EVENT_REFUSED)
+	else if (ev->type == IVSHMEM_EVENT_REFUSED) {
 		l->refused++;
+		l->last_refused = *ev;
+	}
 }
 
 static const struct ivshmem_server_ops loop_ops = {
@@ -334,6 +344,129 @@ START_TEST(peer_queries_and_ring)
 }
 END_TEST
 
+/* ---- access control: ops.authorize --------------------------------------- */
+
+static int loop_authorize(void *user, pid_t pid, uid_t uid, gid_t gid)
+{
+	struct loop *l = user;
+
+	ck_assert_uint_lt(l->asked, l->nverdicts);
+	l->auth_pid = pid;
+	l->auth_uid = uid;
+	l->auth_gid = gid;
+	return l->verdicts[l->asked++];
+}
+
+/* Connect; the server refuses at once: EOF before a single byte. */
+static void expect_refused(struct ivshmem_server *srv, struct loop *l,
+			   int error)
+{
+	unsigned refused = l->refused, joined = l->joined;
+	struct tpeer x;
+	struct tmsg m;
+
+	ck_assert_int_eq(tpeer_connect(&x, path, 1, false), 0);
+	pump(srv, l);
+	ck_assert_int_eq(tpeer_recv(&x, 2000, &m, NULL), 0);
+	ck_assert_uint_eq(x.nmsgs, 0);
+	ck_assert_uint_eq(x.in.len, 0);
+	ck_assert_int_lt(x.in.fd, 0);
+	tpeer_close(&x);
+	ck_assert_uint_eq(l->refused, refused + 1);
+	ck_assert_uint_eq(l->joined, joined);
+	ck_assert_int_eq(l->last_refused.type, IVSHMEM_EVENT_REFUSED);
+	ck_assert_int_eq(l->last_refused.id, -1);
+	ck_assert_int_eq(l->last_refused.error, error);
+	ck_assert_int_eq(l->last_refused.pid, getpid());
+	ck_assert_uint_eq(l->last_refused.uid, getuid());
+	ck_assert_uint_eq(l->last_refused.gid, getgid());
+}
+
+START_TEST(authorize_refuses)
+{
+	/* Accept, refuse, accept (any value >= 0 does), refuse with
+	 * another errno, refuse with a value that is no errno, accept. */
+	static const int verdicts[] = { 0, -EPERM, 1, -EACCES, INT_MIN, 0 };
+	struct ivshmem_server_ops ops = loop_ops;
+	struct ivshmem_server_config cfg = { .vectors = 2 };
+	struct ivshmem_server *srv;
+	struct loop *l = calloc(1, sizeof(*l));
+	struct tpeer a, b, c;
+	int ids[4], fds = count_open_fds();
+
+	l->timer_ms = -1;
+	l->verdicts = verdicts;
+	l->nverdicts = G_N_ELEMENTS(verdicts);
+	ops.authorize = loop_authorize;
+	snprintf(dir, sizeof(dir), "/tmp/ivshmem-lib-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	ck_assert_int_eq(ivshmem_listen_unix(path, &cfg.listen_fd), 0);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16,
+					  &cfg.shm_fd, NULL), 0);
+	ck_assert_int_eq(ivshmem_server_new(&cfg, &ops, l, &srv), 0);
+
+	ck_assert_int_eq(tpeer_connect(&a, path, 2, false), 0);
+	pump(srv, l);
+	ck_assert_int_eq(tpeer_greet(&a, 2000), 0);
+	ck_assert_int_eq(a.id, 0);
+	/* It is told the credentials of the connection. */
+	ck_assert_uint_eq(l->asked, 1);
+	ck_assert_int_eq(l->auth_pid, getpid());
+	ck_assert_uint_eq(l->auth_uid, getuid());
+	ck_assert_uint_eq(l->auth_gid, getgid());
+
+	expect_refused(srv, l, EPERM);
+	ck_assert_int_eq(ivshmem_server_peer_count(srv), 1);
+	ck_assert_uint_eq(l->last_refused.peers, 1);
+
+	/* The refused connection used up no ID: next-fit gives 1. */
+	ck_assert_int_eq(tpeer_connect(&b, path, 2, false), 0);
+	pump(srv, l);
+	ck_assert_int_eq(tpeer_greet(&b, 2000), 0);
+	ck_assert_int_eq(b.id, 1);
+
+	expect_refused(srv, l, EACCES);
+	expect_refused(srv, l, EPERM);
+
+	ck_assert_int_eq(tpeer_connect(&c, path, 2, false), 0);
+	pump(srv, l);
+	ck_assert_int_eq(tpeer_greet(&c, 2000), 0);
+	ck_assert_int_eq(c.id, 2);
+	ck_assert_uint_eq(l->asked, G_N_ELEMENTS(verdicts));
+
+	/* The peers heard of each other and of nothing else: no join and
+	 * no leave of a refused connection. */
+	ck_assert_int_eq(tpeer_wait_peers(&a, 2, 2000), 0);
+	ck_assert_int_eq(tpeer_wait_peers(&b, 2, 2000), 0);
+	ck_assert_int_eq(tpeer_wait_peers(&c, 2, 2000), 0);
+	pump(srv, l);
+	tpeer_expect_quiet(&a, 100);
+	tpeer_expect_quiet(&b, 100);
+	tpeer_expect_quiet(&c, 100);
+	ck_assert_uint_eq(l->joined, 3);
+	ck_assert_uint_eq(l->left, 0);
+	ck_assert_uint_eq(l->refused, 3);
+	ck_assert_int_eq(ivshmem_server_get_peers(srv, ids, 4), 3);
+	ck_assert_int_eq(ids[0], 0);
+	ck_assert_int_eq(ids[1], 1);
+	ck_assert_int_eq(ids[2], 2);
+
+	/* They still ring each other. */
+	ck_assert_int_eq(ivshmem_server_ring(srv, 2, 1), 0);
+	ck_assert_int_eq(tpeer_wait_doorbell(&c, 1, 1000), 1);
+
+	ivshmem_server_free(srv);
+	tpeer_close(&a);
+	tpeer_close(&b);
+	tpeer_close(&c);
+	unlink(path);
+	rmdir(dir);
+	free(l);
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
 /* ---- argument checks ----------------------------------------------------- */
 
 static void nop_watch(void *u, int fd, int ev)
@@ -497,6 +630,7 @@ int main(void)
 	tcase_add_test(loop, mesh_over_poll);
 	tcase_add_test(loop, max_peers_refuses_cleanly);
 	tcase_add_test(loop, peer_queries_and_ring);
+	tcase_add_test(loop, authorize_refuses);
 	tcase_set_timeout(loop, 60);
 	suite_add_tcase(s, api);
 	suite_add_tcase(s, loop);
