@@ -1012,7 +1012,9 @@ static char *event_line(struct control *ctl,
 		jsonl_add_string(b, "event", "refused");
 		add_now(b, "time");
 		add_cred(b, ev->pid, ev->uid, ev->gid);
-		jsonl_add_string(b, "reason", ev->error == ENOSPC ? "full" : "error");
+		jsonl_add_string(b, "reason", ev->error == ENOSPC ? "full" :
+				 ev->error == EPERM || ev->error == EACCES ?
+				 "denied" : "error");
 		if (ev->error == ENOSPC) {
 			jsonl_add_string(b, "message",
 				   "every peer ID is in use: the connection was closed");

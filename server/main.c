@@ -31,6 +31,7 @@
 #include "control.h"
 #include "ivshmem.h"
 #include "options.h"
+#include "systemd.h"
 
 struct state {
 	struct options opt;
@@ -51,6 +52,41 @@ struct state {
 
 static bool log_verbose;
 static bool log_syslog;
+/* The last error logged: why start-up failed, for systemd's STATUS=. */
+static char *log_last_error;
+
+/*
+ * Hand a record to journald with our priority (GLib's would make a
+ * critical a warning) and our name. G_LOG_WRITER_UNHANDLED when journald
+ * cannot be reached: the caller writes to stderr then.
+ */
+static GLogWriterOutput log_journald(GLogLevelFlags level, int prio,
+				     const GLogField *fields, gsize n_fields)
+{
+	char prio_s[2] = { (char)('0' + prio), '\0' };
+	GLogField *f = g_new(GLogField, n_fields + 2);
+	bool has_prio = false, has_ident = false;
+	GLogWriterOutput r;
+	gsize n = 0;
+
+	for (gsize i = 0; i < n_fields; i++) {
+		f[n] = fields[i];
+		if (g_strcmp0(f[n].key, "PRIORITY") == 0) {
+			f[n].value = prio_s;
+			f[n].length = -1;
+			has_prio = true;
+		}
+		has_ident |= g_strcmp0(f[n].key, "SYSLOG_IDENTIFIER") == 0;
+		n++;
+	}
+	if (!has_prio)
+		f[n++] = (GLogField){ "PRIORITY", prio_s, -1 };
+	if (!has_ident)
+		f[n++] = (GLogField){ "SYSLOG_IDENTIFIER", "ivshmem-server", -1 };
+	r = g_log_writer_journald(level, f, n, NULL);
+	g_free(f);
+	return r;
+}
 
 static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
 				   gsize n_fields, gpointer data)
@@ -76,7 +112,17 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 		prio = LOG_DEBUG;
 	if (prio >= LOG_INFO && !log_verbose)
 		return G_LOG_WRITER_HANDLED;
+	if (prio <= LOG_ERR) {
+		g_free(log_last_error);
+		log_last_error = g_strdup(msg);
+	}
 
+	/* Under systemd, stderr is a stream to journald (GLib knows it by
+	 * its peer, or JOURNAL_STREAM): send it the record with its fields
+	 * and priority instead of a line. */
+	if (!log_syslog && g_log_writer_is_journald(fileno(stderr)) &&
+	    log_journald(level, prio, fields, n_fields) == G_LOG_WRITER_HANDLED)
+		return G_LOG_WRITER_HANDLED;
 	if (log_syslog)
 		syslog(prio, "%s", msg);
 	else
@@ -134,9 +180,10 @@ static void lib_event(void *user, const struct ivshmem_server_event *ev)
 				  ev->error ? g_strerror(ev->error) : "", ev->peers);
 		break;
 	case IVSHMEM_EVENT_REFUSED:
-		g_warning("connection refused (pid %ld, uid %ld): %s",
-			  (long)ev->pid, (long)ev->uid,
+		g_warning("connection refused (pid %ld, uid %ld, gid %ld): %s",
+			  (long)ev->pid, (long)ev->uid, (long)ev->gid,
 			  ev->error == ENOSPC ? "every peer ID is in use" :
+			  ev->error == EPERM ? "neither its uid nor its gid is allowed (--allow-uid, --allow-gid)" :
 			  g_strerror(ev->error));
 		break;
 	case IVSHMEM_EVENT_ACCEPT_PAUSED:
@@ -148,6 +195,13 @@ static void lib_event(void *user, const struct ivshmem_server_event *ev)
 		break;
 	}
 	control_event(st->ctl, ev);
+}
+
+static int lib_authorize(void *user, pid_t pid, uid_t uid, gid_t gid)
+{
+	struct state *st = user;
+
+	return options_allowed(&st->opt, uid, gid) ? 0 : -EPERM;
 }
 
 /* ---- libev glue ------------------------------------------------------- */
@@ -335,16 +389,57 @@ static void detach_stdio(void)
 }
 
 /*
- * The control socket, 0600 from the start (umask around bind), then given
- * to --control-group. 0, or -1 after saying why.
+ * Listen on path with the owner's bits of `mode` only (umask around bind),
+ * for set_socket_perm() to open up once owner and group are right: nobody
+ * whom the final owner, group and mode keep out can connect in between.
+ * 0 or the negative errno of ivshmem_listen_unix().
+ */
+static int listen_private(const char *path, mode_t mode, int *fd)
+{
+	mode_t old = umask(0777 & ~(mode & 0700));
+	int r = ivshmem_listen_unix(path, fd);
+
+	umask(old);
+	return r;
+}
+
+/*
+ * Give the socket file that listen_private() made to user uid (owner names
+ * it; NULL: keep the owner) and group gid (likewise), then set `mode`.
+ * `what` names the socket in messages. 0, or -1 after saying why.
+ */
+static int set_socket_perm(const char *path, const char *what, mode_t mode,
+			   const char *owner, uid_t uid, const char *group,
+			   gid_t gid)
+{
+	if (owner && chown(path, uid, (gid_t)-1) < 0) {
+		g_critical("cannot give %s %s to user %s: %s (only root can give a file to another user)",
+			   what, path, owner, g_strerror(errno));
+		return -1;
+	}
+	if (group && chown(path, (uid_t)-1, gid) < 0) {
+		g_critical("cannot give %s %s to group %s: %s (the server's user must belong to the group, or run as root)",
+			   what, path, group, g_strerror(errno));
+		return -1;
+	}
+	if ((mode & ~0700) && chmod(path, mode) < 0) {
+		g_critical("cannot set the mode of %s %s to %04o: %s", what,
+			   path, (unsigned)mode, g_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The control socket, 0600 from the start, then given to --control-group
+ * with mode 0660. 0, or -1 after saying why.
  */
 static int listen_control(struct state *st, int *fd)
 {
 	const char *path = st->opt.control_path;
-	mode_t old = umask(0177);
-	int r = ivshmem_listen_unix(path, fd);
+	mode_t mode = st->opt.control_group ? 0660 : 0600;
+	int r = listen_private(path, mode, fd);
 
-	umask(old);
 	if (r < 0) {
 		if (r == -EADDRINUSE)
 			g_critical("another server is already listening on %s: stop it, or choose another path with --control (or none with --no-control)",
@@ -358,19 +453,8 @@ static int listen_control(struct state *st, int *fd)
 		return -1;
 	}
 	st->control_created = true;
-	if (!st->opt.control_group)
-		return 0;
-	if (chown(path, (uid_t)-1, st->opt.control_gid) < 0) {
-		g_critical("cannot give the control socket %s to group %s: %s (the server's user must belong to the group, or run as root)",
-			   path, st->opt.control_group, g_strerror(errno));
-		return -1;
-	}
-	if (chmod(path, 0660) < 0) {
-		g_critical("cannot make the control socket %s group-writable: %s",
-			   path, g_strerror(errno));
-		return -1;
-	}
-	return 0;
+	return set_socket_perm(path, "the control socket", mode, NULL, 0,
+			       st->opt.control_group, st->opt.control_gid);
 }
 
 static const char *shm_kind_name(enum ivshmem_shm_kind k)
@@ -383,6 +467,53 @@ static const char *shm_kind_name(enum ivshmem_shm_kind k)
 	return "?";
 }
 
+/*
+ * Serve the socket systemd passed, bound at path (taken). It is systemd's:
+ * never unlinked here, its owner and mode set by the .socket unit. The
+ * default control socket follows it (PATH.ctl, where ivshmem-ctl -S PATH
+ * looks); a --control of another path stays.
+ */
+static void use_activated_socket(struct state *st, char *path)
+{
+	char *given = g_canonicalize_filename(st->opt.socket_path, NULL);
+	char *dflt_ctl = g_strconcat(st->opt.socket_path, CONTROL_SUFFIX, NULL);
+
+	if (strcmp(given, path) != 0 &&
+	    strcmp(st->opt.socket_path, DEFAULT_SOCKET_PATH) != 0)
+		g_message("serving the socket systemd passed, %s, instead of %s (-S)",
+			  path, st->opt.socket_path);
+	if (st->opt.control_path &&
+	    strcmp(st->opt.control_path, dflt_ctl) == 0) {
+		g_free(st->opt.control_path);
+		st->opt.control_path = g_strconcat(path, CONTROL_SUFFIX, NULL);
+	}
+	if (st->opt.socket_perm)
+		g_warning("--socket-owner, --socket-group and --socket-mode do not apply to the socket systemd passed (%s): set SocketUser=, SocketGroup= and SocketMode= in its .socket unit",
+			  path);
+	g_free(st->opt.socket_path);
+	st->opt.socket_path = path;
+	g_free(given);
+	g_free(dflt_ctl);
+}
+
+/* What the server serves, for systemd's STATUS=. */
+static char *describe(const struct state *st, const char *shm_arg)
+{
+	const struct options *o = &st->opt;
+	char *ctl = o->control_path ?
+		g_strdup_printf("; control socket %s", o->control_path) :
+		g_strdup("");
+	char *s = g_strdup_printf("Serving %s: %s%s%s, %" PRIu64 " bytes, %u vector%s%s",
+				  o->socket_path, shm_kind_name(o->shm_kind),
+				  o->shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
+				  o->shm_kind != IVSHMEM_SHM_MEMFD ? shm_arg : "",
+				  o->size, o->vectors, o->vectors == 1 ? "" : "s",
+				  ctl);
+
+	g_free(ctl);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	struct state st = { 0 };
@@ -392,12 +523,14 @@ int main(int argc, char **argv)
 		.timer = lib_timer,
 		.event = lib_event,
 		.log = lib_log,
+		.authorize = lib_authorize,
 	};
 	struct control_info ci = { 0 };
 	int listen_fd = -1, ctl_fd = -1, shm_fd = -1, notify_fd = -1, r;
-	int status = 1;
+	int status = 1, activated;
 	bool pidfile_written = false;
 	const char *shm_arg;
+	char *activated_path = NULL, *status_text;
 
 	r = options_parse(argc, argv, &st.opt);
 	if (r != OPTIONS_RUN)
@@ -415,9 +548,19 @@ int main(int argc, char **argv)
 			  " (a power of two, as ivshmem-doorbell needs; --exact-size keeps it)",
 			  st.opt.size_requested, st.opt.size);
 
-	/* The socket first: if another server owns it, touch nothing. */
-	r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
-	if (r < 0) {
+	/* The socket first: if another server owns it, touch nothing. One
+	 * that systemd passed is systemd's: used as it is, never removed. */
+	activated = systemd_listen_socket(&listen_fd, &activated_path);
+	if (activated < 0)
+		goto fail;
+	if (activated)
+		use_activated_socket(&st, activated_path);
+	else if (st.opt.socket_perm)
+		r = listen_private(st.opt.socket_path, st.opt.socket_mode,
+				   &listen_fd);
+	else
+		r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
+	if (!activated && r < 0) {
 		if (r == -EADDRINUSE)
 			g_critical("another server is already listening on %s: stop it or choose another path with -S",
 				   st.opt.socket_path);
@@ -429,7 +572,13 @@ int main(int argc, char **argv)
 				   g_strerror(-r));
 		goto fail;
 	}
-	st.socket_created = true;
+	st.socket_created = !activated;
+	if (!activated && st.opt.socket_perm &&
+	    set_socket_perm(st.opt.socket_path, "the socket",
+			    st.opt.socket_mode, st.opt.socket_owner,
+			    st.opt.socket_uid, st.opt.socket_group,
+			    st.opt.socket_gid) < 0)
+		goto fail;
 	if (st.opt.control_path && listen_control(&st, &ctl_fd) < 0)
 		goto fail;
 
@@ -513,6 +662,11 @@ int main(int argc, char **argv)
 		ctl_fd = -1;
 	}
 
+	/* Every socket listens: peers and ivshmem-ctl can connect. */
+	status_text = describe(&st, shm_arg);
+	systemd_notify_ready(status_text);
+	g_free(status_text);
+
 	if (st.opt.foreground) {
 		fprintf(stderr,
 			"ivshmem-server: listening on %s (%s%s%s, %" PRIu64 " bytes, %u vector%s)\n"
@@ -543,6 +697,7 @@ int main(int argc, char **argv)
 	}
 
 	ev_run(st.loop, 0);
+	systemd_notify_stopping("Stopping: closing every connection");
 
 	if (st.opt.keep_shm)
 		st.shm_created = false;
@@ -551,6 +706,13 @@ int main(int argc, char **argv)
 	status = 0;
 
 fail:
+	if (status != 0) {
+		status_text = g_strdup_printf("Failed to start: %s",
+					      log_last_error ? log_last_error :
+							       "see the log");
+		systemd_notify_status(status_text);
+		g_free(status_text);
+	}
 	/* Before the server: it sends the server's shm fd. */
 	control_free(st.ctl);
 	st.ctl = NULL;
@@ -570,5 +732,7 @@ fail:
 	if (st.loop)
 		ev_loop_destroy(st.loop);
 	options_free(&st.opt);
+	g_free(log_last_error);
+	log_last_error = NULL;
 	return status;
 }

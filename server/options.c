@@ -3,9 +3,11 @@
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <glib.h>
@@ -23,6 +25,11 @@ enum {
 	OPT_CONTROL,
 	OPT_NO_CONTROL,
 	OPT_CONTROL_GROUP,
+	OPT_SOCKET_OWNER,
+	OPT_SOCKET_GROUP,
+	OPT_SOCKET_MODE,
+	OPT_ALLOW_UID,
+	OPT_ALLOW_GID,
 };
 
 static const struct option long_options[] = {
@@ -44,6 +51,11 @@ static const struct option long_options[] = {
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "no-control", no_argument, NULL, OPT_NO_CONTROL },
 	{ "control-group", required_argument, NULL, OPT_CONTROL_GROUP },
+	{ "socket-owner", required_argument, NULL, OPT_SOCKET_OWNER },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
@@ -63,6 +75,22 @@ static void usage(void)
 "  -p, --pidfile=PATH     pid file, written in daemon mode only and removed\n"
 "                         at exit (default " DEFAULT_PID_FILE ")\n"
 "  -S, --socket=PATH      listening socket (default " DEFAULT_SOCKET_PATH ")\n"
+"      --socket-owner=USER\n"
+"                         give the socket to USER (a name or a number)\n"
+"      --socket-group=GROUP\n"
+"                         give the socket to GROUP (a name or a number),\n"
+"                         with mode 0660 unless --socket-mode is given\n"
+"      --socket-mode=MODE socket permissions in octal, 0..0777 (default: as\n"
+"                         the umask leaves them); connecting needs write\n"
+"                         permission. Never looser while being set up\n"
+"      --allow-uid=USER[,USER...]\n"
+"      --allow-gid=GROUP[,GROUP...]\n"
+"                         accept only peers whose uid, or whose primary\n"
+"                         gid, is listed (names or numbers; repeatable;\n"
+"                         root too must be listed); others are closed\n"
+"                         before they receive anything, with a warning.\n"
+"                         Supplementary groups are not seen. Default:\n"
+"                         everyone who can connect to the socket\n"
 "  -M, --shm-name=NAME    POSIX shm object NAME (default " DEFAULT_SHM_NAME ");\n"
 "                         an existing one of the same size is reused, so\n"
 "                         its content survives a restart; one of another\n"
@@ -147,11 +175,28 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+/* A numeric user or group ID. 0 or -ENOENT. */
+static int parse_id(const char *s, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!(*s >= '0' && *s <= '9'))
+		return -ENOENT;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	/* (uid_t)-1 and (gid_t)-1 mean "no change" to chown(), and
+	 * "unknown" in the credentials of a connection. */
+	if (errno || *end || v >= (gid_t)-1 || v >= (uid_t)-1)
+		return -ENOENT;
+	*out = v;
+	return 0;
+}
+
 /* A group name, or a number when no group has that name. 0 or -ENOENT. */
 static int parse_group(const char *s, gid_t *out)
 {
 	struct group *gr;
-	char *end;
 	unsigned long v;
 
 	gr = getgrnam(s);
@@ -159,15 +204,74 @@ static int parse_group(const char *s, gid_t *out)
 		*out = gr->gr_gid;
 		return 0;
 	}
-	if (!(*s >= '0' && *s <= '9'))
-		return -ENOENT;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	/* (gid_t)-1 means "no change" to chown(). */
-	if (errno || *end || v >= (gid_t)-1)
+	if (parse_id(s, &v) < 0)
 		return -ENOENT;
 	*out = (gid_t)v;
 	return 0;
+}
+
+/* A user name, or a number when no user has that name. 0 or -ENOENT. */
+static int parse_user(const char *s, uid_t *out)
+{
+	struct passwd *pw;
+	unsigned long v;
+
+	pw = getpwnam(s);
+	if (pw) {
+		*out = pw->pw_uid;
+		return 0;
+	}
+	if (parse_id(s, &v) < 0)
+		return -ENOENT;
+	*out = (uid_t)v;
+	return 0;
+}
+
+/* Octal permission bits, 0 to 0777. 0 or -EINVAL. */
+static int parse_mode(const char *s, mode_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!(*s >= '0' && *s <= '7'))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || *end || v > 0777)
+		return -EINVAL;
+	*out = (mode_t)v;
+	return 0;
+}
+
+/*
+ * Append the comma-separated users (--allow-uid) or groups (--allow-gid)
+ * of list to o's lists. NULL, or the entry that is empty or names nobody
+ * (g_free it).
+ */
+static char *add_allowed(struct options *o, const char *list, bool groups)
+{
+	char **items = g_strsplit(list, ",", -1);
+	char *bad = items[0] ? NULL : g_strdup(""); /* an empty list */
+
+	for (unsigned i = 0; items[i] && !bad; i++) {
+		uid_t uid;
+		gid_t gid;
+
+		if (groups ? parse_group(items[i], &gid) < 0 :
+			     parse_user(items[i], &uid) < 0) {
+			bad = g_strdup(items[i]);
+		} else if (groups) {
+			o->allow_gids = g_renew(gid_t, o->allow_gids,
+						o->n_allow_gids + 1);
+			o->allow_gids[o->n_allow_gids++] = gid;
+		} else {
+			o->allow_uids = g_renew(uid_t, o->allow_uids,
+						o->n_allow_uids + 1);
+			o->allow_uids[o->n_allow_uids++] = uid;
+		}
+	}
+	g_strfreev(items);
+	return bad;
 }
 
 static void replace(char **dst, const char *src)
@@ -224,7 +328,7 @@ static const char *bad_option(int c, const char *arg)
 int options_parse(int argc, char **argv, struct options *o)
 {
 	const size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
-	bool no_control = false;
+	bool no_control = false, mode_given = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -320,6 +424,49 @@ int options_parse(int argc, char **argv, struct options *o)
 				     optarg);
 			replace(&o->control_group, optarg);
 			break;
+		case OPT_SOCKET_OWNER:
+			if (parse_user(optarg, &o->socket_uid) < 0)
+				fail("unknown user '%s' for --socket-owner: give a user name from /etc/passwd or a numeric user ID",
+				     optarg);
+			replace(&o->socket_owner, optarg);
+			break;
+		case OPT_SOCKET_GROUP:
+			if (parse_group(optarg, &o->socket_gid) < 0)
+				fail("unknown group '%s' for --socket-group: give a group name from /etc/group or a numeric group ID",
+				     optarg);
+			replace(&o->socket_group, optarg);
+			break;
+		case OPT_SOCKET_MODE:
+			if (parse_mode(optarg, &o->socket_mode) < 0)
+				fail("invalid socket mode '%s' for --socket-mode: give octal permission bits from 0 to 0777 (for example 0660)",
+				     optarg);
+			mode_given = true;
+			break;
+		case OPT_ALLOW_UID:
+		case OPT_ALLOW_GID: {
+			bool groups = c == OPT_ALLOW_GID;
+			char *bad = add_allowed(o, optarg, groups);
+
+			if (bad) {
+				char msg[512];
+
+				if (!*bad)
+					snprintf(msg, sizeof(msg),
+						 "an empty entry in '%s' for --allow-%s: give %s names or numbers separated by commas",
+						 optarg, groups ? "gid" : "uid",
+						 groups ? "group" : "user");
+				else
+					snprintf(msg, sizeof(msg),
+						 "unknown %s '%s' for --allow-%s: give %s",
+						 groups ? "group" : "user", bad,
+						 groups ? "gid" : "uid",
+						 groups ? "a group name from /etc/group or a numeric group ID" :
+							  "a user name from /etc/passwd or a numeric user ID");
+				g_free(bad);
+				fail("%s", msg);
+			}
+			break;
+		}
 		default:
 			fail("%s", bad_option(c, argv[optind - 1]));
 		}
@@ -384,7 +531,29 @@ int options_parse(int argc, char **argv, struct options *o)
 	}
 	if (o->size > (uint64_t)INT64_MAX)
 		fail("size %" PRIu64 " is too large", o->size);
+	o->socket_perm = mode_given || o->socket_owner || o->socket_group;
+	if (o->socket_perm && !mode_given) {
+		/* A group is given the socket to use it, as with
+		 * --control-group; an owner alone changes no bits. */
+		mode_t mask = umask(0);
+
+		umask(mask);
+		o->socket_mode = o->socket_group ? 0660 : 0777 & ~mask;
+	}
 	return OPTIONS_RUN;
+}
+
+bool options_allowed(const struct options *o, uid_t uid, gid_t gid)
+{
+	if (!o->n_allow_uids && !o->n_allow_gids)
+		return true;
+	for (unsigned i = 0; i < o->n_allow_uids; i++)
+		if (o->allow_uids[i] == uid)
+			return true;
+	for (unsigned i = 0; i < o->n_allow_gids; i++)
+		if (o->allow_gids[i] == gid)
+			return true;
+	return false;
 }
 
 void options_free(struct options *o)
@@ -395,5 +564,9 @@ void options_free(struct options *o)
 	g_free(o->socket_path);
 	g_free(o->control_path);
 	g_free(o->control_group);
+	g_free(o->socket_owner);
+	g_free(o->socket_group);
+	g_free(o->allow_uids);
+	g_free(o->allow_gids);
 	memset(o, 0, sizeof(*o));
 }

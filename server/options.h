@@ -35,6 +35,18 @@ struct options {
 	char *control_path;       /* NULL: --no-control */
 	char *control_group;      /* as given, NULL when not asked for */
 	gid_t control_gid;        /* resolved control_group */
+	char *socket_owner;       /* as given, NULL when not asked for */
+	uid_t socket_uid;         /* resolved socket_owner */
+	char *socket_group;       /* as given, NULL when not asked for */
+	gid_t socket_gid;         /* resolved socket_group */
+	bool socket_perm;         /* --socket-owner, -group or -mode given */
+	mode_t socket_mode;       /* then the socket's mode: --socket-mode,
+				   * else 0660 with --socket-group, else
+				   * what the umask leaves */
+	uid_t *allow_uids;        /* --allow-uid, resolved */
+	unsigned n_allow_uids;
+	gid_t *allow_gids;        /* --allow-gid, resolved */
+	unsigned n_allow_gids;
 };
 
 enum {
@@ -47,6 +59,11 @@ enum {
  * error sentence itself; creates nothing. */
 int options_parse(int argc, char **argv, struct options *o);
 void options_free(struct options *o);
+
+/* Is a peer socket connection from uid/gid (SO_PEERCRED) let in? Everyone
+ * is without --allow-uid and --allow-gid; with either, only a listed uid
+ * or a listed gid (root too). */
+bool options_allowed(const struct options *o, uid_t uid, gid_t gid);
 
 /* "4M" -> 4194304. K, M, G, T, P, E suffixes (powers of 1024), either
  * case. Returns 0 or -EINVAL (malformed, zero) / -ERANGE (too large). */
