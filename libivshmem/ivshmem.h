@@ -367,7 +367,8 @@ IVSHMEM_EXPORT int ivshmem_server_get_vectors(const struct ivshmem_server *srv);
  * values; ivshmem_strerror() describes each in a sentence:
  *
  *  -ECONNREFUSED     the server closed the connection before sending
- *                    anything (it is full: no peer ID free)
+ *                    anything (it is full: no peer ID free; or it does
+ *                    not allow this peer's uid and gid)
  *  -ECONNRESET       the server closed the connection (server gone)
  *  -EPROTO           the stream ended in the middle of a message
  *  -EPROTONOSUPPORT  the first message is not protocol version 0

@@ -968,7 +968,7 @@ const char *ivshmem_strerror(int error)
 
 	switch (error) {
 	case -ECONNREFUSED:
-		return "The server refused the connection or closed it before sending anything (no server, or it is full)";
+		return "The server refused the connection or closed it before sending anything (no server, it is full, or it does not allow this user)";
 	case -ECONNRESET:
 		return "The server closed the connection";
 	case -EPROTO:

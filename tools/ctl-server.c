@@ -1352,7 +1352,7 @@ static void watch_help(void)
 "  refused pid=PID uid=UID gid=GID reason=REASON message=\"SENTENCE\"\n"
 "N is the number of peers connected after the event; REASON of a leave is\n"
 "closed, protocol, queue-full, error or kicked (a socket error adds\n"
-"error=\"SENTENCE\" before peers=), of a refusal full or error. What is\n"
+"error=\"SENTENCE\" before peers=), of a refusal full, denied or error. What is\n"
 "not known is left out.\n"
 "With --json: the server's reply, then each event object as it sent it.\n"
 "\n"
