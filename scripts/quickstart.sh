@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc g++ meson ninja-build pkg-config libglib2.0-dev libev-dev libjson-glib-dev check
-	  libsystemd-dev systemd mandoc
+	  libsystemd-dev systemd mandoc strace
 	  libunicorn-dev gcc-arm-none-eabi
 	  qemu-system-x86)
 

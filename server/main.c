@@ -140,8 +140,10 @@ static void lib_log(void *user, int prio, const char *fmt, va_list ap)
 		g_warning("%s", msg);
 	else if (prio == IVSHMEM_LOG_NOTICE)
 		g_message("%s", msg);
-	else
+	else if (prio == IVSHMEM_LOG_INFO)
 		g_info("%s", msg);
+	else
+		g_debug("%s", msg);
 	g_free(msg);
 }
 
@@ -412,22 +414,46 @@ static int set_socket_perm(const char *path, const char *what, mode_t mode,
 			   const char *owner, uid_t uid, const char *group,
 			   gid_t gid)
 {
-	if (owner && chown(path, uid, (gid_t)-1) < 0) {
+	char proc[40];
+	struct stat st;
+	int fd, ret = -1;
+
+	if (!owner && !group && !(mode & ~0700))
+		return 0;
+	/*
+	 * Through a descriptor of the socket file just bound, never by
+	 * path: in a directory that others may write, the path could be
+	 * swapped for a symlink between bind() and here, and root would
+	 * give away whatever it points to.
+	 */
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		g_critical("%s %s was replaced before its owner and mode were set: is its directory writable by others?",
+			   what, path);
+		goto out;
+	}
+	if (owner && fchownat(fd, "", uid, (gid_t)-1, AT_EMPTY_PATH) < 0) {
 		g_critical("cannot give %s %s to user %s: %s (only root can give a file to another user)",
 			   what, path, owner, g_strerror(errno));
-		return -1;
+		goto out;
 	}
-	if (group && chown(path, (uid_t)-1, gid) < 0) {
+	if (group && fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
 		g_critical("cannot give %s %s to group %s: %s (the server's user must belong to the group, or run as root)",
 			   what, path, group, g_strerror(errno));
-		return -1;
+		goto out;
 	}
-	if ((mode & ~0700) && chmod(path, mode) < 0) {
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if ((mode & ~0700) && chmod(proc, mode) < 0) {
 		g_critical("cannot set the mode of %s %s to %04o: %s", what,
 			   path, (unsigned)mode, g_strerror(errno));
-		return -1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 /*
@@ -473,7 +499,7 @@ static const char *shm_kind_name(enum ivshmem_shm_kind k)
  * default control socket follows it (PATH.ctl, where ivshmem-ctl -S PATH
  * looks); a --control of another path stays.
  */
-static void use_activated_socket(struct state *st, char *path)
+static int use_activated_socket(struct state *st, char *path)
 {
 	char *given = g_canonicalize_filename(st->opt.socket_path, NULL);
 	char *dflt_ctl = g_strconcat(st->opt.socket_path, CONTROL_SUFFIX, NULL);
@@ -487,13 +513,17 @@ static void use_activated_socket(struct state *st, char *path)
 		g_free(st->opt.control_path);
 		st->opt.control_path = g_strconcat(path, CONTROL_SUFFIX, NULL);
 	}
-	if (st->opt.socket_perm)
-		g_warning("--socket-owner, --socket-group and --socket-mode do not apply to the socket systemd passed (%s): set SocketUser=, SocketGroup= and SocketMode= in its .socket unit",
-			  path);
 	g_free(st->opt.socket_path);
 	st->opt.socket_path = path;
 	g_free(given);
 	g_free(dflt_ctl);
+	/* Fail closed: the socket may be looser than the operator asked. */
+	if (st->opt.socket_perm) {
+		g_critical("--socket-owner, --socket-group and --socket-mode cannot apply to the socket systemd passed (%s): set SocketUser=, SocketGroup= and SocketMode= in its .socket unit instead",
+			   path);
+		return -1;
+	}
+	return 0;
 }
 
 /* What the server serves, for systemd's STATUS=. */
@@ -553,13 +583,15 @@ int main(int argc, char **argv)
 	activated = systemd_listen_socket(&listen_fd, &activated_path);
 	if (activated < 0)
 		goto fail;
-	if (activated)
-		use_activated_socket(&st, activated_path);
-	else if (st.opt.socket_perm)
+	if (activated) {
+		if (use_activated_socket(&st, activated_path) < 0)
+			goto fail;
+	} else if (st.opt.socket_perm) {
 		r = listen_private(st.opt.socket_path, st.opt.socket_mode,
 				   &listen_fd);
-	else
+	} else {
 		r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
+	}
 	if (!activated && r < 0) {
 		if (r == -EADDRINUSE)
 			g_critical("another server is already listening on %s: stop it or choose another path with -S",

@@ -28,6 +28,8 @@ so=$1
 src=$2
 shift 2
 cc=("$@")
+# sort, join and comm must agree on the order.
+export LC_ALL=C
 map=$src/libivshmem/libivshmem.sym
 header=$src/libivshmem/ivshmem.h
 
@@ -272,7 +274,8 @@ cp "$tmp/use.c" "$tmp/use.cc"
 build() {
 	local name=$1
 	shift
-	if ! "$@" -I"$tmp/inc" -o "$tmp/use" "$so" >"$tmp/out" 2>&1; then
+	# shellcheck disable=SC2086 # SANITIZE_FLAGS is a list of flags
+	if ! "$@" ${SANITIZE_FLAGS:-} -I"$tmp/inc" -o "$tmp/use" "$so" >"$tmp/out" 2>&1; then
 		fail "$name: the public header does not compile alone"
 		echo "     command: $* -I$tmp/inc -o $tmp/use $so"
 		sed 's/^/     | /' "$tmp/out"

@@ -434,6 +434,7 @@ fi
 
 # shellcheck disable=SC2086 # flags are words
 if ! "${cc[@]}" -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter \
+		${SANITIZE_FLAGS:-} \
 		-o "$tmp/prog" "$tmp/prog.c" -MD -MF "$tmp/prog.d" $flags \
 		>"$tmp/cc.log" 2>&1; then
 	fail "building a program with pkg-config libivshmem"

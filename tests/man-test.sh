@@ -215,6 +215,11 @@ else
 	fi
 	help_opts <"$tmp/server.help" >"$tmp/server.h"
 	man_tags "$man/ivshmem-server.8" | cut -f2 >"$tmp/server.m"
+	# At least the options QEMU's server has, on both sides.
+	if [ "$(wc -l <"$tmp/server.h")" -lt 9 ] ||
+	   [ "$(wc -l <"$tmp/server.m")" -lt 9 ]; then
+		fail "ivshmem-server: too few options parsed from --help or OPTIONS"
+	fi
 	compare "ivshmem-server --help" "$tmp/server.h" "$tmp/server.m" \
 		ivshmem-server.8 OPTIONS
 

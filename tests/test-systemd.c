@@ -199,15 +199,45 @@ static int raw_connect(const char *path)
 	return fd;
 }
 
-/* Wait until a socket file is at path (systemd-socket-activate made it). */
+/* Is a stream socket bound to path listening (or is it a socket of
+ * another type)? /proc/net/unix says, without a connection (which would
+ * make the activated server start, and join). */
+static bool listening(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512];
+	bool found = false;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		unsigned type;
+		char *nl = strchr(line, '\n'), *sp = strrchr(line, ' ');
+
+		if (nl)
+			*nl = '\0';
+		/* Num RefCount Protocol Flags Type St Inode Path;
+		 * __SO_ACCEPTCON (0x10000): listen() was called. */
+		if (sp && strcmp(sp + 1, path) == 0 &&
+		    sscanf(line, "%*s %*s %*s %lx %x", &flags, &type) == 2 &&
+		    (type != SOCK_STREAM || (flags & 0x10000)))
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Wait until a socket file is at path and listening
+ * (systemd-socket-activate binds it, then listens). */
 static void wait_socket_file(const char *path)
 {
 	double deadline = now_seconds() + WAIT_MS / 1000.0;
 	struct stat st;
 
-	while (!(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))) {
+	while (!(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		 listening(path))) {
 		ck_assert_msg(now_seconds() < deadline,
-			      "no socket at %s", path);
+			      "no socket listening at %s", path);
 		usleep(2000);
 	}
 }
@@ -356,7 +386,7 @@ static void notify_expect_failed(struct notify *n, const char *why)
 		g_free(status);
 		g_free(msg);
 	}
-	ck_assert_uint_le(nstatus, 1);
+	ck_assert_uint_eq(nstatus, 1);
 }
 #endif
 
@@ -663,6 +693,46 @@ START_TEST(test_activation_startup_failure)
 	ck_assert(!path_exists(ctl));
 	ck_assert(shm_exists(s->shm_name));
 	notify_close(&n);
+	tserver_cleanup(s);
+}
+END_TEST
+
+/*
+ * Access control under activation: --socket-mode (which cannot apply to
+ * systemd's socket) makes the server refuse to start, and --allow-uid is
+ * checked on the passed socket as on its own: root, not listed, gets EOF
+ * with nothing.
+ */
+START_TEST(test_activation_access)
+{
+	struct tserver *s = srv_prepare();
+	char buf[8];
+	int fd;
+
+	if (!have_socket_activate())
+		return;
+	start_activated(s, NULL, s->sock, NULL, false,
+			(const char *const[]){ "--socket-mode", "0600", NULL });
+	extra_add(s->sock);
+	wait_socket_file(s->sock);
+	fd = raw_connect(s->sock);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(wait_exit(s), 1);
+	close(fd);
+	expect_log(s, "cannot apply to the socket systemd passed");
+	tserver_cleanup(s);
+
+	s = srv_prepare();
+	start_activated(s, NULL, s->sock, NULL, false,
+			(const char *const[]){ "--allow-uid", "4242", NULL });
+	extra_add(s->sock);
+	wait_socket_file(s->sock);
+	fd = raw_connect(s->sock);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0);
+	close(fd);
+	expect_log(s, "neither its uid nor its gid is allowed");
+	stop_ok(s);
 	tserver_cleanup(s);
 }
 END_TEST
@@ -1268,6 +1338,7 @@ static Suite *systemd_suite(void)
 	tcase_add_test(tc, test_activation_paths);
 	tcase_add_test(tc, test_activation_refused);
 	tcase_add_test(tc, test_activation_startup_failure);
+	tcase_add_test(tc, test_activation_access);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("notify", TCASE_TIMEOUT, remove_leftovers);
