@@ -58,6 +58,47 @@ bool shm_exists(const char *name)
 	return stat(path, &st) == 0;
 }
 
+bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+bool tserver_log_wait(const struct tserver *s, const char *needle,
+		      int timeout_ms)
+{
+	double deadline = now_seconds() + timeout_ms / 1000.0;
+
+	for (;;) {
+		char *log = tserver_log(s);
+		bool found = strstr(log, needle) != NULL;
+
+		g_free(log);
+		if (found)
+			return true;
+		if (now_seconds() > deadline)
+			return false;
+		usleep(5000);
+	}
+}
+
+bool tserver_log_has(const struct tserver *s, const char *needle)
+{
+	return tserver_log_wait(s, needle, 0);
+}
+
+void tserver_expect_log(const struct tserver *s, const char *needle)
+{
+	char *log;
+
+	if (tserver_log_wait(s, needle, TWAIT_MS))
+		return;
+	log = tserver_log(s);
+	ck_abort_msg("no '%s' in the server's log; its log:\n%s", needle, log);
+	g_free(log);
+}
+
 int count_open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");

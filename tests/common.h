@@ -52,6 +52,14 @@ void tserver_cleanup(struct tserver *s);
 bool tserver_alive(const struct tserver *s);
 /* The server's stderr so far (g_free the result). */
 char *tserver_log(const struct tserver *s);
+/* Does the server's stderr hold `needle`, now or within timeout_ms? */
+bool tserver_log_wait(const struct tserver *s, const char *needle,
+		      int timeout_ms);
+/* Does it hold `needle` now? */
+bool tserver_log_has(const struct tserver *s, const char *needle);
+/* Fail the test, showing the log, unless `needle` is in it within
+ * TWAIT_MS. */
+void tserver_expect_log(const struct tserver *s, const char *needle);
 /* CPU seconds (user + system) the process used so far. */
 double proc_cpu_seconds(pid_t pid);
 /* Peak resident set size in KiB (VmHWM). */
@@ -178,6 +186,8 @@ void tpeer_drain(struct tpeer *p, int ms);
 int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
 /* Does the POSIX shm object `name` (without the '/') exist? */
 bool shm_exists(const char *name);
+/* Is there a file (of any kind, a dangling symlink too) at path? */
+bool path_exists(const char *path);
 /* Number of open fds of this process. */
 int count_open_fds(void);
 /* Monotonic time in seconds. */

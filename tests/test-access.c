@@ -52,53 +52,11 @@ static gid_t nogroup;
 	s_; \
 })
 
-static bool path_exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-static bool log_wait_for(const struct tserver *s, const char *needle,
-			 int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-
-	for (;;) {
-		char *log = tserver_log(s);
-		bool found = strstr(log, needle) != NULL;
-
-		g_free(log);
-		if (found)
-			return true;
-		if (now_seconds() > deadline)
-			return false;
-		usleep(5000);
-	}
-}
-
 /* The socket listens before its owner, group and mode are set: the
  * banner comes once they are and the loop is about to run. */
 static void wait_serving(const struct tserver *s)
 {
-	char *log;
-
-	if (log_wait_for(s, "ivshmem-server: listening on ", WAIT_MS))
-		return;
-	log = tserver_log(s);
-	ck_abort_msg("the server did not say it is listening:\n%s", log);
-	g_free(log);
-}
-
-static void expect_log(const struct tserver *s, const char *needle)
-{
-	char *log;
-
-	if (log_wait_for(s, needle, WAIT_MS))
-		return;
-	log = tserver_log(s);
-	ck_abort_msg("no '%s' in the log:\n%s", needle, log);
-	g_free(log);
+	tserver_expect_log(s, "ivshmem-server: listening on ");
 }
 
 static void stop_ok(struct tserver *s)
@@ -565,7 +523,7 @@ static void expect_refused_logged(const struct tserver *s, pid_t pid,
 	char *want = g_strdup_printf("connection refused (pid %ld, uid %u, gid %u): neither its uid nor its gid is allowed",
 				     (long)pid, (unsigned)uid, (unsigned)gid);
 
-	expect_log(s, want);
+	tserver_expect_log(s, want);
 	g_free(want);
 }
 

@@ -119,36 +119,6 @@ static struct tserver *start(const char *const *args)
 	start(a_); \
 })
 
-static bool path_exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-static bool log_wait_for(const struct tserver *s, const char *needle,
-			 int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-
-	for (;;) {
-		char *log = tserver_log(s);
-		bool found = strstr(log, needle) != NULL;
-
-		g_free(log);
-		if (found)
-			return true;
-		if (now_seconds() > deadline)
-			return false;
-		usleep(5000);
-	}
-}
-
-static bool log_has(const struct tserver *s, const char *needle)
-{
-	return log_wait_for(s, needle, 0);
-}
-
 /* Stop cleanly: exit 0, both sockets and the shm object removed. */
 static void stop_ok(struct tserver *s)
 {
@@ -748,7 +718,7 @@ START_TEST(test_control_group)
 	ck_assert_uint_eq(st.st_mode & 07777, 0660);
 	ck_assert_uint_eq(st.st_gid, gid);
 	ck_assert_uint_eq(st.st_uid, geteuid());
-	ck_assert(log_has(s, "(mode 0660"));
+	ck_assert(tserver_log_has(s, "(mode 0660"));
 	tpeer_close(&p);
 	stop_ok(s);
 	g_free(ctl);
@@ -1327,7 +1297,7 @@ START_TEST(test_kick)
 			       (long)getpid(), (long)getuid(), b.id,
 			       (long)getpid());
 	/* Shown without -v. */
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	/* Gone: a second kick finds nobody. */
@@ -1925,7 +1895,7 @@ START_TEST(test_slow_watcher)
 		      cycles);
 	line = g_strdup_printf("control client pid %ld uid %ld does not read its events",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	/* a and b stayed whole, and still ring each other. */
@@ -2086,7 +2056,7 @@ START_TEST(test_busy)
 	cc_close(&extra);
 	line = g_strdup_printf("control client pid %ld uid %ld refused: 64 control clients are connected already",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	/* The 64 still work; one leaves and the next one gets in. */
@@ -2148,7 +2118,7 @@ START_TEST(test_emfile)
 	ck_assert_msg(!line, "answered without an fd: %s", line);
 	ck_assert_msg(cpu1 - cpu0 < 0.3, "server busy while paused: %.2f s",
 		      cpu1 - cpu0);
-	ck_assert(log_wait_for(s, "cannot accept control clients (Too many open files)",
+	ck_assert(tserver_log_wait(s, "cannot accept control clients (Too many open files)",
 			       WAIT_MS));
 	/* The others are served meanwhile. */
 	expect_info(&c0, 3);
@@ -2182,7 +2152,7 @@ START_TEST(test_verbose_log)
 	expect_info(&c, 0);
 	line = g_strdup_printf("control client pid %ld uid %ld connected",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	req = g_strdup_printf("{\"command\":\"ring\",\"peer\":%d,\"vector\":0}",
@@ -2193,13 +2163,13 @@ START_TEST(test_verbose_log)
 	g_free(req);
 	line = g_strdup_printf("control client pid %ld rang vector 0 of peer %d (pid %ld)",
 			       (long)getpid(), p.id, (long)getpid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	cc_close(&c);
 	line = g_strdup_printf("control client pid %ld uid %ld disconnected",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 	tpeer_close(&p);
 	stop_ok(s);

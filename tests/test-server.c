@@ -68,13 +68,6 @@ static struct tserver *srv_new(void)
 	s_; \
 })
 
-static bool path_exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
 /* Stop cleanly: exit 0, socket and (default) POSIX shm object removed. */
 static void stop_ok(struct tserver *s)
 {
@@ -85,29 +78,11 @@ static void stop_ok(struct tserver *s)
 	ck_assert_msg(!shm_exists(name), "shm object %s left behind", name);
 }
 
-static bool log_wait_for(const struct tserver *s, const char *needle,
-			 int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-
-	for (;;) {
-		char *log = tserver_log(s);
-		bool found = strstr(log, needle) != NULL;
-
-		g_free(log);
-		if (found)
-			return true;
-		if (now_seconds() > deadline)
-			return false;
-		usleep(5000);
-	}
-}
-
 /* Wait for the server's start-up line, for servers started on a path
  * where a stale socket already exists (tserver_start cannot tell). */
 static void wait_listening(const struct tserver *s)
 {
-	ck_assert_msg(log_wait_for(s, "listening on", WAIT_MS),
+	ck_assert_msg(tserver_log_wait(s, "listening on", WAIT_MS),
 		      "the server never said it was listening");
 }
 
@@ -502,7 +477,7 @@ START_TEST(test_slow_reader_queue_limit)
 		      why ? why : "", idle.nmsgs);
 	ck_assert_uint_gt(idle.nmsgs, 5);
 	ck_assert_uint_lt(idle.nmsgs, 5 + 2 * churns);
-	ck_assert(log_wait_for(s, "queue is full", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "queue is full", WAIT_MS));
 
 	/* The server goes on. */
 	tpeer_join_ok(&c, s->sock, 1, false);
@@ -543,7 +518,7 @@ START_TEST(test_writer_disconnected)
 	r = tpeer_recv(&c, WAIT_MS, &m, NULL);
 	ck_assert_msg(r == 0 || r == -ECONNRESET, "got %d", r);
 	tpeer_expect_leave(&a, c.id);
-	ck_assert(log_wait_for(s, "sent data", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "sent data", WAIT_MS));
 
 	tpeer_join_ok(&d, s->sock, 1, false);
 	ck_assert_uint_eq(d.npeers, 1);
@@ -588,7 +563,7 @@ START_TEST(test_emfile)
 	ck_assert(tserver_alive(s));
 	ck_assert_msg(cpu1 - cpu0 < 0.3, "server busy while paused: %.2f s",
 		      cpu1 - cpu0);
-	ck_assert(log_wait_for(s, "cannot accept new peers (Too many open files)", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "cannot accept new peers (Too many open files)", WAIT_MS));
 
 	/* One leave frees two fds: one waiting connection gets in. */
 	tpeer_close(&p[1]);
@@ -636,7 +611,7 @@ START_TEST(test_max_peers)
 	expect_refused(&extra);
 	tpeer_close(&extra);
 	ck_assert(tserver_alive(s));
-	ck_assert(log_wait_for(s, "every peer ID is in use", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "every peer ID is in use", WAIT_MS));
 	for (int i = 0; i < 4; i++)
 		tpeer_expect_quiet(&p[i], i == 0 ? 200 : 10);
 
@@ -818,7 +793,7 @@ START_TEST(test_second_instance)
 	const char *args[] = { "-F", "-S", s->sock, "-M", s->shm_name, NULL };
 
 	ck_assert_int_eq(tserver_run(s2, args, WAIT_MS), 1);
-	ck_assert(log_wait_for(s2, "already listening", 0));
+	ck_assert(tserver_log_wait(s2, "already listening", 0));
 	tserver_cleanup(s2);
 	/* Finding the live server did not connect to it: its peers saw
 	 * nobody join or leave. */
@@ -967,7 +942,7 @@ START_TEST(test_daemon_bad_pidfile)
 		;
 	ck_assert(!path_exists(s->sock));
 	ck_assert(!shm_exists(s->shm_name));
-	ck_assert(log_wait_for(s, "pid file", 0));
+	ck_assert(tserver_log_wait(s, "pid file", 0));
 	tserver_cleanup(s);
 	ck_assert(!path_exists(s->dir));
 }
@@ -1017,12 +992,12 @@ START_TEST(test_verbose_log)
 	tpeer_join_ok(&b, s->sock, 1, false);
 	line = g_strdup_printf("peer 1 connected (pid %ld, uid %ld)",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 	tpeer_close(&b);
 	line = g_strdup_printf("peer 1 disconnected (pid %ld, uid %ld)",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(log_wait_for(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
 	g_free(line);
 	tpeer_close(&a);
 	stop_ok(s);

@@ -72,42 +72,6 @@ static struct tserver *srv_prepare(void)
 	return s;
 }
 
-static bool path_exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-static bool log_wait_for(const struct tserver *s, const char *needle,
-			 int timeout_ms)
-{
-	double deadline = now_seconds() + timeout_ms / 1000.0;
-
-	for (;;) {
-		char *log = tserver_log(s);
-		bool found = strstr(log, needle) != NULL;
-
-		g_free(log);
-		if (found)
-			return true;
-		if (now_seconds() > deadline)
-			return false;
-		usleep(5000);
-	}
-}
-
-static void expect_log(const struct tserver *s, const char *needle)
-{
-	char *log;
-
-	if (log_wait_for(s, needle, WAIT_MS))
-		return;
-	log = tserver_log(s);
-	ck_abort_msg("want '%s' in the server's log, got: %s", needle, log);
-	g_free(log);
-}
-
 /* ---- processes ---------------------------------------------------------- */
 
 /*
@@ -511,8 +475,8 @@ START_TEST(test_activation_serves)
 	CHECK_INFO(s->sock, NULL, "control", "%s", ctl);
 	CHECK_INFO(s->sock, NULL, "pid", "%ld", (long)s->pid);
 	CHECK_INFO(s->sock, NULL, "peers", "2");
-	expect_log(s, "ivshmem-server: listening on ");
-	expect_log(s, s->sock);
+	tserver_expect_log(s, "ivshmem-server: listening on ");
+	tserver_expect_log(s, s->sock);
 	tpeer_close(&a);
 	tpeer_close(&b);
 
@@ -560,7 +524,7 @@ START_TEST(test_activation_paths)
 	ck_assert(!path_exists(other_ctl));
 	msg = g_strdup_printf("ivshmem-server: serving the socket systemd passed, %s, instead of %s (-S)\n",
 			      s->sock, other);
-	expect_log(s, msg);
+	tserver_expect_log(s, msg);
 	g_free(msg);
 	tpeer_close(&p);
 	pid = s->pid;
@@ -619,7 +583,7 @@ START_TEST(test_activation_refused)
 				sizeof(sa)), 1);
 	close(fd);
 	ck_assert_int_eq(wait_exit(s), 1);
-	expect_log(s, "ivshmem-server: the socket systemd passed (fd 3) is not a listening UNIX stream socket: give its .socket unit ListenStream= with a path (not Accept=yes)\n");
+	tserver_expect_log(s, "ivshmem-server: the socket systemd passed (fd 3) is not a listening UNIX stream socket: give its .socket unit ListenStream= with a path (not Accept=yes)\n");
 	notify_expect_failed(&n, "is not a listening UNIX stream socket");
 	ck_assert(path_exists(s->sock));
 	unlink(s->sock);
@@ -634,7 +598,7 @@ START_TEST(test_activation_refused)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(wait_exit(s), 1);
 	close(fd);
-	expect_log(s, "ivshmem-server: systemd passed 2 sockets, and ivshmem-server serves one: give its .socket unit a single ListenStream= with a path\n");
+	tserver_expect_log(s, "ivshmem-server: systemd passed 2 sockets, and ivshmem-server serves one: give its .socket unit a single ListenStream= with a path\n");
 	notify_expect_failed(&n, "2 sockets");
 	ck_assert(path_exists(s->sock));
 	ck_assert(path_exists(second));
@@ -650,7 +614,7 @@ START_TEST(test_activation_refused)
 			      abstract, g_strerror(-fd));
 	ck_assert_int_eq(wait_exit(s), 1);
 	close(fd);
-	expect_log(s, "ivshmem-server: the socket systemd passed (fd 3) is not bound to a path (abstract or unnamed): give its .socket unit ListenStream= with a path\n");
+	tserver_expect_log(s, "ivshmem-server: the socket systemd passed (fd 3) is not bound to a path (abstract or unnamed): give its .socket unit ListenStream= with a path\n");
 	notify_expect_failed(&n, "not bound to a path");
 
 	notify_close(&n);
@@ -687,7 +651,7 @@ START_TEST(test_activation_startup_failure)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(wait_exit(s), 1);
 	close(fd);
-	expect_log(s, "already exists with a size other than");
+	tserver_expect_log(s, "already exists with a size other than");
 	notify_expect_failed(&n, "already exists with a size other than");
 	ck_assert(path_exists(s->sock));
 	ck_assert(!path_exists(ctl));
@@ -719,7 +683,7 @@ START_TEST(test_activation_access)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(wait_exit(s), 1);
 	close(fd);
-	expect_log(s, "cannot apply to the socket systemd passed");
+	tserver_expect_log(s, "cannot apply to the socket systemd passed");
 	tserver_cleanup(s);
 
 	s = srv_prepare();
@@ -731,7 +695,7 @@ START_TEST(test_activation_access)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0);
 	close(fd);
-	expect_log(s, "neither its uid nor its gid is allowed");
+	tserver_expect_log(s, "neither its uid nor its gid is allowed");
 	stop_ok(s);
 	tserver_cleanup(s);
 }
@@ -892,7 +856,7 @@ START_TEST(test_no_libsystemd_activation)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(wait_exit(s), 1);
 	close(fd);
-	expect_log(s, "ivshmem-server: started with a socket from systemd (LISTEN_FDS), but this ivshmem-server was built without libsystemd: rebuild it with -Dsystemd=enabled, or start ivshmem-server.service without its .socket unit\n");
+	tserver_expect_log(s, "ivshmem-server: started with a socket from systemd (LISTEN_FDS), but this ivshmem-server was built without libsystemd: rebuild it with -Dsystemd=enabled, or start ivshmem-server.service without its .socket unit\n");
 	ck_assert(path_exists(s->sock));
 	tserver_cleanup(s);
 }
@@ -911,7 +875,7 @@ START_TEST(test_no_libsystemd_notify)
 	spawn(s, (const char *const[]){ server_path(), "-F", "-S", s->sock,
 					"-M", s->shm_name, NULL },
 	      (const char *const[]){ n.env, NULL }, -1);
-	expect_log(s, "ivshmem-server: NOTIFY_SOCKET is set, but this ivshmem-server was built without libsystemd and cannot say it is ready: rebuild it with -Dsystemd=enabled, or run it as Type=simple\n");
+	tserver_expect_log(s, "ivshmem-server: NOTIFY_SOCKET is set, but this ivshmem-server was built without libsystemd and cannot say it is ready: rebuild it with -Dsystemd=enabled, or run it as Type=simple\n");
 	tpeer_join_ok(&p, s->sock, 1, false);
 	tpeer_close(&p);
 	msg = dgram_recv(n.fd, 500, NULL);
@@ -939,10 +903,10 @@ START_TEST(test_log_stderr)
 	spawn(s, (const char *const[]){ server_path(), "-F", "-v", "-S",
 					s->sock, "-M", s->shm_name, NULL },
 	      NULL, -1);
-	expect_log(s, "ivshmem-server: control socket");
+	tserver_expect_log(s, "ivshmem-server: control socket");
 	tpeer_join_ok(&p, s->sock, 1, false);
 	tpeer_close(&p);
-	expect_log(s, "closed its connection, 0 peers\n");
+	tserver_expect_log(s, "closed its connection, 0 peers\n");
 	stop_ok(s);
 
 	log = tserver_log(s);
