@@ -99,6 +99,26 @@ void tserver_expect_log(const struct tserver *s, const char *needle)
 	g_free(log);
 }
 
+void tserver_expect_one_message(const struct tserver *s, const char *needle)
+{
+	char *log = tserver_log(s);
+	char **lines = g_strsplit(log, "\n", -1);
+	unsigned n = 0;
+
+	for (unsigned i = 0; lines[i]; i++) {
+		if (!lines[i][0] || g_str_has_prefix(lines[i], "Try "))
+			continue;
+		n++;
+		ck_assert_msg(g_str_has_prefix(lines[i], "ivshmem-server: "),
+			      "unexpected line '%s'", lines[i]);
+		ck_assert_msg(strstr(lines[i], needle),
+			      "'%s' does not say '%s'", lines[i], needle);
+	}
+	ck_assert_msg(n == 1, "want one message, got:\n%s", log);
+	g_strfreev(lines);
+	g_free(log);
+}
+
 int count_open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");

@@ -60,6 +60,9 @@ bool tserver_log_has(const struct tserver *s, const char *needle);
 /* Fail the test, showing the log, unless `needle` is in it within
  * TWAIT_MS. */
 void tserver_expect_log(const struct tserver *s, const char *needle);
+/* Its stderr is one "ivshmem-server: " sentence that says `needle`
+ * (a "Try ..." hint line aside): what a refused start must print. */
+void tserver_expect_one_message(const struct tserver *s, const char *needle);
 /* CPU seconds (user + system) the process used so far. */
 double proc_cpu_seconds(pid_t pid);
 /* Peak resident set size in KiB (VmHWM). */

@@ -723,9 +723,6 @@ static void refused(const char *opt, const char *value, const char *sock,
 		    const char *needle)
 {
 	struct tserver *s = srv_new();
-	char **lines;
-	char *log;
-	unsigned nlines = 0;
 
 	tserver_prepare(s);
 	if (!sock)
@@ -735,20 +732,7 @@ static void refused(const char *opt, const char *value, const char *sock,
 			       value, NULL };
 
 	ck_assert_int_eq(tserver_run(s, args, WAIT_MS), 1);
-	log = tserver_log(s);
-	lines = g_strsplit(log, "\n", -1);
-	for (unsigned i = 0; lines[i]; i++) {
-		if (!lines[i][0] || g_str_has_prefix(lines[i], "Try "))
-			continue;
-		nlines++;
-		ck_assert_msg(g_str_has_prefix(lines[i], "ivshmem-server: "),
-			      "unexpected line '%s'", lines[i]);
-		ck_assert_msg(strstr(lines[i], needle),
-			      "'%s' does not say '%s'", lines[i], needle);
-	}
-	ck_assert_msg(nlines == 1, "want one message, got:\n%s", log);
-	g_strfreev(lines);
-	g_free(log);
+	tserver_expect_one_message(s, needle);
 	ck_assert(!path_exists(sock));
 	ck_assert(!path_exists(s->sock));
 	ck_assert(!shm_exists(s->shm_name));
