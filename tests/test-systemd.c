@@ -206,6 +206,19 @@ static void wait_socket_file(const char *path)
 	}
 }
 
+/* Connect to the socket systemd-socket-activate holds at path, which
+ * starts the server: it must exit 1. */
+static void expect_start_failure(struct tserver *s, const char *path)
+{
+	int fd;
+
+	wait_socket_file(path);
+	fd = raw_connect(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(wait_exit(s), 1);
+	close(fd);
+}
+
 #if HAVE_LIBSYSTEMD
 static ino_t inode_of(const char *path)
 {
@@ -592,12 +605,8 @@ START_TEST(test_activation_refused)
 	snprintf(second, sizeof(second), "%s/second", s->dir);
 	extra_add(second);
 	start_activated(s, &n, s->sock, second, false, NULL);
-	wait_socket_file(s->sock);
 	wait_socket_file(second);
-	fd = raw_connect(s->sock);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(wait_exit(s), 1);
-	close(fd);
+	expect_start_failure(s, s->sock);
 	tserver_expect_log(s, "ivshmem-server: systemd passed 2 sockets, and ivshmem-server serves one: give its .socket unit a single ListenStream= with a path\n");
 	notify_expect_failed(&n, "2 sockets");
 	ck_assert(path_exists(s->sock));
@@ -632,7 +641,7 @@ START_TEST(test_activation_startup_failure)
 	struct tserver *s = srv_prepare();
 	char name[80], ctl[160];
 	struct notify n;
-	int fd, shm;
+	int shm;
 
 	if (!have_socket_activate())
 		return;
@@ -646,11 +655,7 @@ START_TEST(test_activation_startup_failure)
 
 	start_activated(s, &n, s->sock, NULL, false, NULL);
 	extra_add(s->sock);
-	wait_socket_file(s->sock);
-	fd = raw_connect(s->sock);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(wait_exit(s), 1);
-	close(fd);
+	expect_start_failure(s, s->sock);
 	tserver_expect_log(s, "already exists with a size other than");
 	notify_expect_failed(&n, "already exists with a size other than");
 	ck_assert(path_exists(s->sock));
@@ -678,11 +683,7 @@ START_TEST(test_activation_access)
 	start_activated(s, NULL, s->sock, NULL, false,
 			(const char *const[]){ "--socket-mode", "0600", NULL });
 	extra_add(s->sock);
-	wait_socket_file(s->sock);
-	fd = raw_connect(s->sock);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(wait_exit(s), 1);
-	close(fd);
+	expect_start_failure(s, s->sock);
 	tserver_expect_log(s, "cannot apply to the socket systemd passed");
 	tserver_cleanup(s);
 
@@ -845,17 +846,12 @@ END_TEST
 START_TEST(test_no_libsystemd_activation)
 {
 	struct tserver *s = srv_prepare();
-	int fd;
 
 	if (!have_socket_activate())
 		return;
 	start_activated(s, NULL, s->sock, NULL, false, NULL);
 	extra_add(s->sock);
-	wait_socket_file(s->sock);
-	fd = raw_connect(s->sock);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(wait_exit(s), 1);
-	close(fd);
+	expect_start_failure(s, s->sock);
 	tserver_expect_log(s, "ivshmem-server: started with a socket from systemd (LISTEN_FDS), but this ivshmem-server was built without libsystemd: rebuild it with -Dsystemd=enabled, or start ivshmem-server.service without its .socket unit\n");
 	ck_assert(path_exists(s->sock));
 	tserver_cleanup(s);
