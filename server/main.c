@@ -390,6 +390,22 @@ static void detach_stdio(void)
 		close(fd);
 }
 
+/* Say why listening on `what` at path failed (r from ivshmem_listen_unix)
+ * and that `option` chooses another path. */
+static void listen_failed(const char *what, const char *path, int r,
+			  const char *option)
+{
+	if (r == -EADDRINUSE)
+		g_critical("another server is already listening on %s: stop it, or choose another path with %s",
+			   path, option);
+	else if (r == -EEXIST)
+		g_critical("%s exists and is not a socket: remove it, or choose another path with %s",
+			   path, option);
+	else
+		g_critical("cannot listen on %s %s: %s; choose another path with %s",
+			   what, path, g_strerror(-r), option);
+}
+
 /*
  * Listen on path with the owner's bits of `mode` only (umask around bind),
  * for set_socket_perm() to open up once owner and group are right: nobody
@@ -467,15 +483,8 @@ static int listen_control(struct state *st, int *fd)
 	int r = listen_private(path, mode, fd);
 
 	if (r < 0) {
-		if (r == -EADDRINUSE)
-			g_critical("another server is already listening on %s: stop it, or choose another path with --control (or none with --no-control)",
-				   path);
-		else if (r == -EEXIST)
-			g_critical("%s exists and is not a socket: remove it, or choose another path with --control (or none with --no-control)",
-				   path);
-		else
-			g_critical("cannot listen on the control socket %s: %s (choose another path with --control, or none with --no-control)",
-				   path, g_strerror(-r));
+		listen_failed("the control socket", path, r,
+			      "--control (or none with --no-control)");
 		return -1;
 	}
 	st->control_created = true;
@@ -593,15 +602,7 @@ int main(int argc, char **argv)
 		r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
 	}
 	if (!activated && r < 0) {
-		if (r == -EADDRINUSE)
-			g_critical("another server is already listening on %s: stop it or choose another path with -S",
-				   st.opt.socket_path);
-		else if (r == -EEXIST)
-			g_critical("%s exists and is not a socket: remove it or choose another path with -S",
-				   st.opt.socket_path);
-		else
-			g_critical("cannot listen on %s: %s", st.opt.socket_path,
-				   g_strerror(-r));
+		listen_failed("the socket", st.opt.socket_path, r, "-S");
 		goto fail;
 	}
 	st.socket_created = !activated;
