@@ -49,6 +49,9 @@ extern "C" {
 #define IVSHMEM_MAX_PEERS 65536
 /** Largest vector count a server accepts (the same as QEMU's server). */
 #define IVSHMEM_MAX_VECTORS 64
+/** Messages that may wait for a peer beyond its greeting, by default
+ * (ivshmem_server_config.queue_limit). */
+#define IVSHMEM_DEFAULT_QUEUE_LIMIT 65536u
 
 /** Log priorities, the same numbers as syslog's. */
 enum ivshmem_log_priority {
@@ -235,7 +238,8 @@ struct ivshmem_server_config {
 	unsigned max_peers;
 	/**
 	 * Messages that may wait in one peer's output queue beyond its
-	 * greeting before it is disconnected; 0 means the default (65536).
+	 * greeting before it is disconnected; 0 means
+	 * IVSHMEM_DEFAULT_QUEUE_LIMIT.
 	 */
 	unsigned queue_limit;
 };

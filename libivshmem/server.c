@@ -20,7 +20,6 @@
 #include "table-private.h"
 #include "wire-private.h"
 
-#define DEFAULT_QUEUE_LIMIT 65536u
 /* Connections accepted per dispatch of the listening socket, so that a
  * flood of connects cannot starve the peers already connected. */
 #define ACCEPT_BATCH 64
@@ -646,7 +645,7 @@ int ivshmem_server_new(const struct ivshmem_server_config *config,
 	srv->user = user;
 	srv->vectors = config->vectors;
 	srv->queue_limit = config->queue_limit ? config->queue_limit :
-						 DEFAULT_QUEUE_LIMIT;
+						 IVSHMEM_DEFAULT_QUEUE_LIMIT;
 	r = ivshmem_table_init(&srv->table, max_peers);
 	if (r < 0) {
 		free(srv);

@@ -682,10 +682,8 @@ int main(int argc, char **argv)
 		ci.shm_kind = st.opt.shm_kind;
 		ci.shm_name = shm_arg;
 		ci.shm_size = st.opt.size;
-		ci.max_peers = st.opt.max_peers ? st.opt.max_peers :
-						  IVSHMEM_MAX_PEERS;
-		ci.queue_limit = st.opt.queue_limit ? st.opt.queue_limit :
-						      DEFAULT_QUEUE_LIMIT;
+		ci.max_peers = st.opt.max_peers;
+		ci.queue_limit = st.opt.queue_limit;
 		r = control_new(st.loop, st.srv, &ci, ctl_fd, &st.ctl);
 		if (r < 0) {
 			g_critical("cannot start the control socket: %s",

@@ -106,7 +106,7 @@ static void usage(void)
 "                         (default %d); more connections are refused\n"
 "      --queue-limit=N    messages that may wait for a peer that does not\n"
 "                         read, beyond its greeting, before it is\n"
-"                         disconnected (default 65536)\n"
+"                         disconnected (default %u)\n"
 "      --keep-shm         do not remove the POSIX shm object at exit\n"
 "      --control=PATH     control socket for ivshmem-ctl: server info, the\n"
 "                         peer list, ring or disconnect a peer, events\n"
@@ -125,7 +125,7 @@ static void usage(void)
 "Exit status: 0 after a clean shutdown (in daemon mode: once the server is\n"
 "serving), 1 on any error.\n",
 	       IVSHMEM_MAX_VECTORS, DEFAULT_VECTORS, IVSHMEM_MAX_PEERS,
-	       IVSHMEM_MAX_PEERS);
+	       IVSHMEM_MAX_PEERS, IVSHMEM_DEFAULT_QUEUE_LIMIT);
 }
 
 int parse_size(const char *s, uint64_t *out)
@@ -338,6 +338,8 @@ int options_parse(int argc, char **argv, struct options *o)
 	o->shm_kind = IVSHMEM_SHM_POSIX;
 	o->size_requested = DEFAULT_SHM_SIZE;
 	o->vectors = DEFAULT_VECTORS;
+	o->max_peers = IVSHMEM_MAX_PEERS;
+	o->queue_limit = IVSHMEM_DEFAULT_QUEUE_LIMIT;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hvFp:S:M:m:l:n:", long_options,

@@ -13,7 +13,6 @@
 #define DEFAULT_PID_FILE "/var/run/ivshmem-server.pid"
 #define DEFAULT_SHM_SIZE (4ull << 20)
 #define DEFAULT_VECTORS 1
-#define DEFAULT_QUEUE_LIMIT 65536
 #define CONTROL_SUFFIX ".ctl"
 
 struct options {
