@@ -576,40 +576,22 @@ static bool check_range(struct ctl_peer *cp, const char *what, uint64_t off,
 	return true;
 }
 
-static int hex_value(char c)
-{
-	return g_ascii_xdigit_value(c);
-}
-
 /* Hex bytes, with an optional 0x, in memory order. NULL on error (after
  * replying). */
 static GByteArray *parse_hex(struct ctl_peer *cp, const char *s)
 {
-	GByteArray *b;
-	size_t len;
+	GByteArray *b = ctl_parse_hex(s);
 	char *shown;
 
+	if (b)
+		return b;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	len = strlen(s);
-	for (size_t i = 0; i < len; i++)
-		if (hex_value(s[i]) < 0)
-			len = 0;
-	if (!len || len % 2) {
-		shown = ctl_shorten(s);
-		reply_error(cp, "'%s' is not hex bytes: give an even number of hex digits (deadbeef or 0xdeadbeef) or \"TEXT\"",
-			    shown);
-		g_free(shown);
-		return NULL;
-	}
-	b = g_byte_array_sized_new((guint)(len / 2));
-	for (size_t i = 0; i < len; i += 2) {
-		guint8 byte = (guint8)(hex_value(s[i]) << 4 |
-				       hex_value(s[i + 1]));
-
-		g_byte_array_append(b, &byte, 1);
-	}
-	return b;
+	shown = ctl_shorten(s);
+	reply_error(cp, "'%s' is not hex bytes: give an even number of hex digits (deadbeef or 0xdeadbeef) or \"TEXT\"",
+		    shown);
+	g_free(shown);
+	return NULL;
 }
 
 /* "TEXT" with escapes, then only spaces. NULL on error (after replying). */
@@ -631,13 +613,13 @@ static GByteArray *parse_text(struct ctl_peer *cp, const char *s)
 			case 't': c = '\t'; break;
 			case '0': c = '\0'; break;
 			case 'x':
-				if (hex_value(s[1]) < 0 ||
-				    hex_value(s[2]) < 0) {
+				if (g_ascii_xdigit_value(s[1]) < 0 ||
+				    g_ascii_xdigit_value(s[2]) < 0) {
 					bad = "\\x needs two hex digits";
 					continue;
 				}
-				c = (guint8)(hex_value(s[1]) << 4 |
-					     hex_value(s[2]));
+				c = (guint8)(g_ascii_xdigit_value(s[1]) << 4 |
+					     g_ascii_xdigit_value(s[2]));
 				s += 2;
 				break;
 			default:

@@ -427,32 +427,16 @@ int ctl_read_run(const struct ctl_global *g, int argc, char **argv)
 /* HEX (with an optional 0x) as bytes; NULL after a usage error. */
 static GByteArray *parse_hex(const char *s)
 {
-	const char *d = s;
-	GByteArray *b;
-	size_t len;
+	GByteArray *b = ctl_parse_hex(s);
+	char *shown;
 
-	if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
-		d += 2;
-	len = strlen(d);
-	for (size_t i = 0; i < len; i++)
-		if (g_ascii_xdigit_value(d[i]) < 0)
-			len = 0;
-	if (!len || len % 2) {
-		char *shown = ctl_shorten(s);
-
-		ctl_usage_error("write", "'%s' is not hex bytes: give an even number of hex digits, like deadbeef or 0xdeadbeef",
-				shown);
-		g_free(shown);
-		return NULL;
-	}
-	b = g_byte_array_sized_new((guint)(len / 2));
-	for (size_t i = 0; i < len; i += 2) {
-		guint8 byte = (guint8)(g_ascii_xdigit_value(d[i]) << 4 |
-				       g_ascii_xdigit_value(d[i + 1]));
-
-		g_byte_array_append(b, &byte, 1);
-	}
-	return b;
+	if (b)
+		return b;
+	shown = ctl_shorten(s);
+	ctl_usage_error("write", "'%s' is not hex bytes: give an even number of hex digits, like deadbeef or 0xdeadbeef",
+			shown);
+	g_free(shown);
+	return NULL;
 }
 
 /*

@@ -262,6 +262,29 @@ int ctl_parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+GByteArray *ctl_parse_hex(const char *s)
+{
+	GByteArray *b;
+	size_t len;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	len = strlen(s);
+	for (size_t i = 0; i < len; i++)
+		if (g_ascii_xdigit_value(s[i]) < 0)
+			return NULL;
+	if (!len || len % 2)
+		return NULL;
+	b = g_byte_array_sized_new((guint)(len / 2));
+	for (size_t i = 0; i < len; i += 2) {
+		guint8 byte = (guint8)(g_ascii_xdigit_value(s[i]) << 4 |
+				       g_ascii_xdigit_value(s[i + 1]));
+
+		g_byte_array_append(b, &byte, 1);
+	}
+	return b;
+}
+
 char *ctl_shorten(const char *s)
 {
 	const size_t max = 40;

@@ -84,6 +84,9 @@ int ctl_parse_size(const char *s, uint64_t max, uint64_t *out);
 /* A positive number of seconds, decimals allowed ("5", "0.5", ".3"), up
  * to a year. 0 or -EINVAL. */
 int ctl_parse_seconds(const char *s, double *out);
+/* Hex digits, an even number of them, with an optional 0x: the bytes in
+ * that order (deadbeef is de ad be ef). NULL when s is not that. */
+GByteArray *ctl_parse_hex(const char *s);
 /* s itself when short, else its first bytes and "..." (for quoting user
  * input in a message). Returns a new string. */
 char *ctl_shorten(const char *s);
