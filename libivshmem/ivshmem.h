@@ -295,7 +295,7 @@ IVSHMEM_EXPORT int ivshmem_server_timeout(struct ivshmem_server *srv);
 IVSHMEM_EXPORT int ivshmem_server_kick(struct ivshmem_server *srv, int id);
 
 /** Number of connected peers; -EINVAL if srv is NULL. */
-IVSHMEM_EXPORT int ivshmem_server_peer_count(const struct ivshmem_server *srv);
+IVSHMEM_EXPORT int ivshmem_server_get_peer_count(const struct ivshmem_server *srv);
 
 /** What the server knows of one connected peer. */
 struct ivshmem_server_peer_info {
@@ -465,7 +465,7 @@ struct ivshmem_peer_ops {
 
 /** Peer configuration flags. */
 enum ivshmem_peer_flags {
-	/** Do not map the shared memory; use ivshmem_peer_shm_fd(). */
+	/** Do not map the shared memory; use ivshmem_peer_get_shm_fd(). */
 	IVSHMEM_PEER_NO_MAP = 1 << 0,
 };
 
@@ -505,7 +505,7 @@ struct ivshmem_peer_config {
  * Threading: one thread at a time calls the functions of a peer. Two
  * things may be used from other threads without locking, while they are
  * valid: the shared memory (until free, or a reconnect to shared memory of
- * another size), and the own vector fds from ivshmem_peer_vector_fd()
+ * another size), and the own vector fds from ivshmem_peer_get_vector_fd()
  * (read them to take doorbells; a doorbell read that way is not reported
  * to ops->doorbell). The peer's own thread learns of their end first, in
  * ops->disconnected or before it calls connect or free.
@@ -639,7 +639,7 @@ IVSHMEM_EXPORT int ivshmem_peer_get_shm(const struct ivshmem_peer *peer,
  * @retval -EINVAL NULL peer
  * @retval -ENODATA no shared memory received yet
  */
-IVSHMEM_EXPORT int ivshmem_peer_shm_fd(const struct ivshmem_peer *peer);
+IVSHMEM_EXPORT int ivshmem_peer_get_shm_fd(const struct ivshmem_peer *peer);
 
 /**
  * The vector count of peer @p id (the own ID included).
@@ -684,7 +684,7 @@ IVSHMEM_EXPORT int ivshmem_peer_ring(struct ivshmem_peer *peer, int id,
  * @retval -ENODATA no own vectors yet
  * @retval -ERANGE no own vector @p vector
  */
-IVSHMEM_EXPORT int ivshmem_peer_vector_fd(const struct ivshmem_peer *peer,
+IVSHMEM_EXPORT int ivshmem_peer_get_vector_fd(const struct ivshmem_peer *peer,
 					  unsigned vector);
 
 /**

@@ -879,7 +879,7 @@ int ivshmem_peer_get_shm(const struct ivshmem_peer *p, void **addr,
 	return 0;
 }
 
-int ivshmem_peer_shm_fd(const struct ivshmem_peer *p)
+int ivshmem_peer_get_shm_fd(const struct ivshmem_peer *p)
 {
 	if (!p)
 		return -EINVAL;
@@ -948,7 +948,7 @@ int ivshmem_peer_ring(struct ivshmem_peer *p, int id, unsigned vector)
 	return 0;
 }
 
-int ivshmem_peer_vector_fd(const struct ivshmem_peer *p, unsigned vector)
+int ivshmem_peer_get_vector_fd(const struct ivshmem_peer *p, unsigned vector)
 {
 	const struct rpeer *own;
 

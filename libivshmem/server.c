@@ -516,7 +516,7 @@ int ivshmem_server_kick(struct ivshmem_server *srv, int id)
 }
 
 IVSHMEM_EXPORT
-int ivshmem_server_peer_count(const struct ivshmem_server *srv)
+int ivshmem_server_get_peer_count(const struct ivshmem_server *srv)
 {
 	if (!srv)
 		return -EINVAL;

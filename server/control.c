@@ -167,7 +167,7 @@ static void add_peer(JsonBuilder *b, const struct ivshmem_server_peer_info *p)
 /* An array of every connected peer, by ID. */
 static void add_peers(struct control *ctl, JsonBuilder *b, const char *name)
 {
-	int n = ivshmem_server_peer_count(ctl->srv);
+	int n = ivshmem_server_get_peer_count(ctl->srv);
 	int *ids = g_new(int, n > 0 ? n : 1);
 
 	n = ivshmem_server_get_peers(ctl->srv, ids, (unsigned)(n > 0 ? n : 0));
@@ -394,7 +394,7 @@ static void cmd_info(const struct request *rq)
 	add_shm(ctl, b);
 	json_builder_end_object(b);
 	jsonl_add_int(b, "vectors", ivshmem_server_get_vectors(ctl->srv));
-	jsonl_add_int(b, "peers", ivshmem_server_peer_count(ctl->srv));
+	jsonl_add_int(b, "peers", ivshmem_server_get_peer_count(ctl->srv));
 	jsonl_add_int(b, "max_peers", ctl->info.max_peers);
 	jsonl_add_int(b, "queue_limit", ctl->info.queue_limit);
 	add_time(b, "started_at", &ctl->info.started);

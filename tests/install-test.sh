@@ -382,10 +382,10 @@ int main(int argc, char **argv)
 
 	if (ivshmem_peer_get_state(peer) != IVSHMEM_PEER_READY ||
 	    ivshmem_peer_get_id(peer) != 0 || joined_id != 0 ||
-	    ivshmem_server_peer_count(srv) != 1) {
+	    ivshmem_server_get_peer_count(srv) != 1) {
 		printf("FAIL state %d, peer ID %d, server saw ID %d, %d peers\n",
 		       ivshmem_peer_get_state(peer), ivshmem_peer_get_id(peer),
-		       joined_id, ivshmem_server_peer_count(srv));
+		       joined_id, ivshmem_server_get_peer_count(srv));
 		return 1;
 	}
 	CHECK(ivshmem_peer_get_shm(peer, &mem, &size));

@@ -324,7 +324,7 @@ START_TEST(happy_path)
 	strcpy(tmap, "written by the test");
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_get_shm(peer, &addr, &size), -ENODATA);
-	ck_assert_int_eq(ivshmem_peer_shm_fd(peer), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_shm_fd(peer), -ENODATA);
 
 	send_head(OWN, shm);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
@@ -332,7 +332,7 @@ START_TEST(happy_path)
 	ck_assert_int_eq(ivshmem_peer_get_state(peer),
 			 IVSHMEM_PEER_CONNECTING);
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), OWN);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, 0), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 50), -ETIMEDOUT);
 
 	/* Two peers already connected (not in ID order), then our own
@@ -383,7 +383,7 @@ START_TEST(happy_path)
 	ck_assert_str_eq((char *)tmap + 1000, "written by the peer");
 	((char *)tmap)[SHM_SIZE - 1] = 'z';
 	ck_assert_int_eq(((char *)addr)[SHM_SIZE - 1], 'z');
-	shm_fd = ivshmem_peer_shm_fd(peer);
+	shm_fd = ivshmem_peer_get_shm_fd(peer);
 	ck_assert_int_ge(shm_fd, 0);
 	ck_assert(same_file(shm_fd, shm));
 
@@ -436,10 +436,10 @@ START_TEST(happy_path)
 	ck_assert_uint_eq(rec.evs[6].count, 1);
 
 	/* Direct access to an own vector: reading it takes the doorbell. */
-	vfd = ivshmem_peer_vector_fd(peer, 1);
+	vfd = ivshmem_peer_get_vector_fd(peer, 1);
 	ck_assert_int_ge(vfd, 0);
 	ck_assert(same_file(vfd, eo[1]));
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, V), -ERANGE);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, V), -ERANGE);
 	efd_add(eo[1], 1);
 	ck_assert_uint_eq(efd_take(vfd), 1);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
@@ -541,7 +541,7 @@ START_TEST(no_map)
 	ck_assert_ptr_null(addr);
 	ck_assert_uint_eq(size, SHM_SIZE);
 	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, NULL), 0);
-	fd = ivshmem_peer_shm_fd(peer);
+	fd = ivshmem_peer_get_shm_fd(peer);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(same_file(fd, shm));
 	ck_assert_int_eq(pread(fd, buf, 4, 4096), 4);
@@ -602,7 +602,7 @@ START_TEST(more_vectors_than_configured)
 	}
 	ck_assert_int_eq(copies(ea[2]), 0);
 	ck_assert_int_eq(copies(eo[2]), 0);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 2), -ERANGE);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, 2), -ERANGE);
 	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 2), -ERANGE);
 	ck_assert_int_eq(ivshmem_peer_ring(peer, A, 1), 0);
 	ck_assert_uint_eq(efd_take(ea[1]), 1);
@@ -683,8 +683,8 @@ START_TEST(fewer_vectors_ready_on_pause)
 	ck_assert_int_eq(ivshmem_peer_get_state(peer), IVSHMEM_PEER_READY);
 	ck_assert_uint_eq(trec_count(&rec, EV_READY, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 3), 2);
-	ck_assert_int_ge(ivshmem_peer_vector_fd(peer, 1), 0);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 2), -ERANGE);
+	ck_assert_int_ge(ivshmem_peer_get_vector_fd(peer, 1), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, 2), -ERANGE);
 	efd_add(own[1], 1);
 	ck_assert(readable(ivshmem_peer_get_fd(peer), 1000));
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
@@ -729,11 +729,11 @@ START_TEST(own_vectors_grow_after_pause)
 	start(NULL);
 	greet_ready(5, 1, own);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 5), 1);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 1), -ERANGE);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, 1), -ERANGE);
 	send_vectors(5, 1, late);
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 5), 2);
-	vfd = ivshmem_peer_vector_fd(peer, 1);
+	vfd = ivshmem_peer_get_vector_fd(peer, 1);
 	ck_assert_int_ge(vfd, 0);
 	ck_assert(same_file(vfd, late[0]));
 	efd_add(late[0], 1);
@@ -778,7 +778,7 @@ START_TEST(eof_after_greeting)
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 1);
 	ck_assert_int_eq(ivshmem_peer_ring(peer, 0, 1), 0);
 	ck_assert_uint_eq(efd_take(ea[1]), 1);
-	vfd = ivshmem_peer_vector_fd(peer, 0);
+	vfd = ivshmem_peer_get_vector_fd(peer, 0);
 	ck_assert_int_ge(vfd, 0);
 	efd_add(eo[0], 1);
 	ck_assert_uint_eq(efd_take(vfd), 1);
@@ -1066,7 +1066,7 @@ START_TEST(shm_is_pipe)
 	send_head(0, pw);
 	expect_greeting_error(-ENODEV, false);
 	ck_assert_int_eq(copies(pw), 0);
-	ck_assert_int_eq(ivshmem_peer_shm_fd(peer), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_shm_fd(peer), -ENODATA);
 	finish();
 }
 END_TEST
@@ -1255,10 +1255,10 @@ START_TEST(protocol_error_closes_what_was_received)
 
 	ck_assert_int_eq(ivshmem_peer_get_id(peer), 2);
 	ck_assert_int_eq(ivshmem_peer_get_shm(peer, NULL, NULL), -ENODATA);
-	ck_assert_int_eq(ivshmem_peer_shm_fd(peer), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_shm_fd(peer), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 1), -ENOENT);
 	ck_assert_int_eq(ivshmem_peer_ring(peer, 1, 0), -ENOENT);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, 0), -ENODATA);
 	ck_assert_int_eq(copies(shm), 0);
 	ck_assert_int_eq(copies(ea[0]), 0);
 	ck_assert_int_eq(copies(own[0]), 0);
@@ -1290,7 +1290,7 @@ static void on_disconnected_look(void *user, struct ivshmem_peer *p,
 				 int error)
 {
 	trec_on_disconnected(user, p, error);
-	vector_fd_in_callback = ivshmem_peer_vector_fd(p, 0);
+	vector_fd_in_callback = ivshmem_peer_get_vector_fd(p, 0);
 }
 
 static const struct ivshmem_peer_ops reenter_ops = {
@@ -1385,7 +1385,7 @@ START_TEST(violation_closes_after_callback)
 	rec.warnings_ok = true;
 	ck_assert_int_eq(ivshmem_peer_dispatch(peer), -EIDRM);
 	ck_assert_int_ge(vector_fd_in_callback, 0);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(peer, 0), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(peer, 0), -ENODATA);
 	ck_assert_int_eq(copies(own[0]), 0);
 	finish();
 }
@@ -1487,11 +1487,11 @@ START_TEST(argument_checks)
 	ck_assert_int_eq(ivshmem_peer_get_state(NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_get_id(NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_get_shm(NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(ivshmem_peer_shm_fd(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_shm_fd(NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(NULL, 0), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_get_peers(NULL, NULL, 0), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_ring(NULL, 0, 0), -EINVAL);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(NULL, 0), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(NULL, 0), -EINVAL);
 	/* fd 0 was not taken. */
 	ck_assert_int_ge(fcntl(0, F_GETFD), 0);
 
@@ -1507,8 +1507,8 @@ START_TEST(argument_checks)
 	ck_assert_int_eq(ivshmem_peer_dispatch(p), 0);
 	ck_assert_int_eq(ivshmem_peer_get_id(p), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_get_shm(p, &addr, NULL), -ENODATA);
-	ck_assert_int_eq(ivshmem_peer_shm_fd(p), -ENODATA);
-	ck_assert_int_eq(ivshmem_peer_vector_fd(p, 0), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_shm_fd(p), -ENODATA);
+	ck_assert_int_eq(ivshmem_peer_get_vector_fd(p, 0), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(p, 0), -ENOENT);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(p, -1), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(p, IVSHMEM_MAX_PEERS),

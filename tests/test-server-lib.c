@@ -417,7 +417,7 @@ START_TEST(authorize_refuses)
 	ck_assert_uint_eq(l->auth_gid, getgid());
 
 	expect_refused(srv, l, EPERM);
-	ck_assert_int_eq(ivshmem_server_peer_count(srv), 1);
+	ck_assert_int_eq(ivshmem_server_get_peer_count(srv), 1);
 	ck_assert_uint_eq(l->last_refused.peers, 1);
 
 	/* The refused connection used up no ID: next-fit gives 1. */
@@ -502,7 +502,7 @@ START_TEST(server_new_rejects_bad_config)
 	ck_assert_int_eq(ivshmem_server_dispatch(NULL, 0, POLLIN), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_timeout(NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_kick(NULL, 0), -EINVAL);
-	ck_assert_int_eq(ivshmem_server_peer_count(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_server_get_peer_count(NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_get_peers(NULL, NULL, 0), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_get_peer(NULL, 0, NULL), -EINVAL);
 	ck_assert_int_eq(ivshmem_server_ring(NULL, 0, 0), -EINVAL);

@@ -670,7 +670,7 @@ static const char *shm_kind(int fd, char **name)
 static JsonNode *peer_info(struct ctl_conn *c)
 {
 	JsonBuilder *b = jsonl_reply_new("info");
-	int fd = ivshmem_peer_shm_fd(c->peer);
+	int fd = ivshmem_peer_get_shm_fd(c->peer);
 	uint64_t size = 0;
 	const char *kind = NULL;
 	char *name = NULL;
@@ -740,7 +740,7 @@ static JsonNode *peer_ring(struct ctl_conn *c, JsonObject *req)
 static JsonNode *peer_shm(struct ctl_conn *c, int *fd)
 {
 	JsonBuilder *b;
-	int shm = ivshmem_peer_shm_fd(c->peer);
+	int shm = ivshmem_peer_get_shm_fd(c->peer);
 	uint64_t size = 0;
 	const char *kind = NULL;
 	char *name = NULL;

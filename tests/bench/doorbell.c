@@ -7,7 +7,7 @@
  *
  * Paths through the library:
  *  - direct: each side waits on its own vector fd
- *    (ivshmem_peer_vector_fd()) with poll(), reads it, and rings with
+ *    (ivshmem_peer_get_vector_fd()) with poll(), reads it, and rings with
  *    ivshmem_peer_ring();
  *  - merged: each side waits with poll() on ivshmem_peer_get_fd() and calls
  *    ivshmem_peer_dispatch(); the doorbell callback rings back with
@@ -362,10 +362,10 @@ static int side_connect(struct side *s, const char *sock, uint64_t deadline)
 				 ivshmem_strerror(s->own));
 	s->wait_fd = ivshmem_peer_get_fd(s->peer);
 	if (s->path == P_DIRECT) {
-		s->own_fd = ivshmem_peer_vector_fd(s->peer, 0);
+		s->own_fd = ivshmem_peer_get_vector_fd(s->peer, 0);
 		if (s->own_fd < 0)
 			return side_fail(s, s->own_fd,
-					 "ivshmem_peer_vector_fd: %s",
+					 "ivshmem_peer_get_vector_fd: %s",
 					 ivshmem_strerror(s->own_fd));
 		s->wait_fd = s->efd_own = s->own_fd;
 	}
