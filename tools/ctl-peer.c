@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +14,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -284,25 +282,8 @@ static void emit(struct ctl_peer *cp)
 {
 	int r = ctl_out_end(&cp->out);
 
-	if (r < 0 && cp->status != CTL_EXIT_FAILURE) {
-		ctl_error("cannot write to standard output: %s", g_strerror(-r));
-		cp->status = CTL_EXIT_FAILURE;
-	}
-}
-
-/* Sets *n; g_free the result. */
-static int *other_peers(struct ctl_peer *cp, unsigned *n)
-{
-	int *ids = NULL;
-	int r = ivshmem_peer_get_peers(cp->peer, NULL, 0);
-
-	/* One thread, no dispatch in between: the count holds. */
-	if (r > 0) {
-		ids = g_new(int, r);
-		r = ivshmem_peer_get_peers(cp->peer, ids, (unsigned)r);
-	}
-	*n = r > 0 ? (unsigned)r : 0;
-	return ids;
+	if (r < 0 && cp->status != CTL_EXIT_FAILURE)
+		cp->status = ctl_stdout_error(r);
 }
 
 static void reply_error(struct ctl_peer *cp, const char *fmt, ...)
@@ -329,7 +310,7 @@ static void on_ready(void *user, struct ivshmem_peer *peer)
 	struct ctl_peer *cp = user;
 	uint64_t size = 0;
 	unsigned n;
-	int *ids = other_peers(cp, &n);
+	int *ids = ctl_peer_ids(cp->peer, &n);
 	int id = ivshmem_peer_get_id(peer);
 	int vectors = ivshmem_peer_get_vectors(peer, id);
 
@@ -396,12 +377,7 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	struct ctl_peer *cp = user;
 
-	if (priority > IVSHMEM_LOG_WARNING && !cp->opt.verbose)
-		return;
-	fflush(stdout);
-	fputs("ivshmem-ctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	ctl_log(cp->opt.verbose, priority, fmt, ap);
 }
 
 /* ---- ringing ------------------------------------------------------------- */
@@ -428,7 +404,7 @@ static int ring(struct ctl_peer *cp, int id, int vector, char **why)
 	int *ids, r = 0;
 
 	if (id < 0) {
-		ids = other_peers(cp, &n);
+		ids = ctl_peer_ids(cp->peer, &n);
 	} else {
 		ids = g_new(int, 1);
 		ids[0] = id;
@@ -503,7 +479,7 @@ static void cmd_peers(struct ctl_peer *cp, char *args)
 		reply_error(cp, "'peers' takes no arguments");
 		return;
 	}
-	ids = other_peers(cp, &n);
+	ids = ctl_peer_ids(cp->peer, &n);
 	ctl_out_begin(&cp->out, "peers");
 	ctl_out_ids(&cp->out, "ids", ids, n, true);
 	emit(cp);
@@ -830,7 +806,7 @@ static void progress(struct ctl_peer *cp)
 	if (!cp->ready || !cp->oneshot || cp->status >= 0)
 		return;
 	if (!cp->rings_done) {
-		g_free(other_peers(cp, &n));
+		g_free(ctl_peer_ids(cp->peer, &n));
 		if (cp->opt.wait_peers >= 0 &&
 		    n < (unsigned long)cp->opt.wait_peers)
 			return;
@@ -858,20 +834,12 @@ static void progress(struct ctl_peer *cp)
 		finish(cp, CTL_EXIT_OK);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void timed_out(struct ctl_peer *cp)
 {
 	char *what;
 	unsigned n;
 
-	g_free(other_peers(cp, &n));
+	g_free(ctl_peer_ids(cp->peer, &n));
 	if (!cp->ready)
 		what = g_strdup("for the server's greeting");
 	else if (!cp->oneshot)
@@ -905,13 +873,11 @@ static void loop(struct ctl_peer *cp, int sfd, double deadline)
 		int wait = -1;
 
 		if (deadline > 0) {
-			double left = deadline - now();
-
-			if (left <= 0) {
+			wait = ctl_ms_left(deadline);
+			if (wait == 0) {
 				timed_out(cp);
 				break;
 			}
-			wait = (int)ceil(left * 1000);
 		}
 		if (poll(pfd, 3, wait) < 0) {
 			if (errno == EINTR)
@@ -960,7 +926,7 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 	cp.oneshot = cp.opt.rings->len || cp.opt.wait_peers >= 0 ||
 		     cp.opt.exit_after;
 	if (cp.opt.timeout > 0)
-		deadline = now() + cp.opt.timeout;
+		deadline = ctl_now() + cp.opt.timeout;
 	ctl_out_init(&cp.out, cp.opt.json);
 	cp.in = g_string_new(NULL);
 
