@@ -235,6 +235,10 @@ START_TEST(test_json)
 	 * invalid UTF-8 (replaced by U+FFFD). */
 	proc_send(&a, "foo\"\\\x01\xff");
 	EXPECT(&a, "{\"event\":\"error\",\"message\":\"unknown command 'foo\\\"\\\\\\u0001\xef\xbf\xbd' (commands: peers, ring, write, read, quit)\"}");
+	/* As json-glib writes them: backspace and form feed in their short
+	 * forms, DEL as \u007f, other non-ASCII (U+00E9) as it is. */
+	proc_send(&a, "bar\b\f\x7f\xc3\xa9");
+	EXPECT(&a, "{\"event\":\"error\",\"message\":\"unknown command 'bar\\b\\f\\u007f\xc3\xa9' (commands: peers, ring, write, read, quit)\"}");
 
 	ctl_end(&b);
 	EXPECT(&a, "{\"event\":\"leave\",\"id\":1}");

@@ -114,13 +114,14 @@ void ctl_log(bool verbose, int priority, const char *fmt, va_list ap)
 
 /*
  * One output line: text ("EVENT key=value ...") or JSON ({"event":"EVENT",
- * "key":value,...}). Strings are double-quoted and escaped as in JSON in
- * both formats. Build with the ctl_out_* calls, then ctl_out_end() writes
+ * "key":value,...}), both written by json-glib's generator (jsonl_line),
+ * so strings are double-quoted and escaped the same way in both. Build with the ctl_out_* calls, then ctl_out_end() writes
  * the line and flushes stdout.
  */
 struct ctl_out {
 	bool json;
-	GString *buf;
+	GString *buf;           /* the text line */
+	JsonBuilder *b;         /* the JSON object, between begin and end */
 };
 
 void ctl_out_init(struct ctl_out *o, bool json);
@@ -139,8 +140,8 @@ void ctl_out_ids(struct ctl_out *o, const char *key, const int *ids,
 /* Write the line; 0 or -errno (stdout failed). */
 int ctl_out_end(struct ctl_out *o);
 
-/* Append s as a JSON string with its quotes; invalid UTF-8 becomes
- * U+FFFD. */
+/* Append s as a JSON string with its quotes, as jsonl_line writes it;
+ * invalid UTF-8 becomes U+FFFD. */
 void ctl_json_string(GString *dst, const char *s);
 
 /* Write node as one line of JSON on stdout and flush. 0 or -errno. */
