@@ -12,7 +12,6 @@
 
 #include "ctl.h"
 
-/* "4194304 (4 MiB)"; below 1 KiB only the number. */
 char *ctl_human_size(uint64_t n)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB",
@@ -31,7 +30,6 @@ char *ctl_human_size(uint64_t n)
 	return g_strdup_printf("%" PRIu64 " (%.1f %s)", n, v, units[i]);
 }
 
-/* "1d 2h 3m 4s", leading zero units left out. */
 char *ctl_human_duration(double seconds)
 {
 	uint64_t t = seconds > 0 && isfinite(seconds) ? (uint64_t)seconds : 0;
@@ -48,8 +46,6 @@ char *ctl_human_duration(double seconds)
 	return g_strdup_printf("%" PRIu64 "s", s);
 }
 
-/* An ISO 8601 time as local time in format; the string itself if it
- * cannot be read. */
 char *ctl_local_time(const char *iso, const char *format)
 {
 	GDateTime *t = g_date_time_new_from_iso8601(iso, NULL), *l;
@@ -64,7 +60,6 @@ char *ctl_local_time(const char *iso, const char *format)
 	return s ? s : g_strdup(iso);
 }
 
-/* A member as text: integers and strings as they are, the rest '-'. */
 char *ctl_text_of(JsonObject *o, const char *name)
 {
 	const char *s = ctl_json_str(o, name);
@@ -80,9 +75,8 @@ char *ctl_text_of(JsonObject *o, const char *name)
 	return g_strdup("-");
 }
 
-/* Print reply as JSON, or with text(); the exit status. */
 int ctl_print_reply(const struct ctl_opts *o, JsonNode *reply,
-		       void (*text)(JsonObject *))
+		    void (*text)(JsonObject *))
 {
 	int r;
 
@@ -94,7 +88,6 @@ int ctl_print_reply(const struct ctl_opts *o, JsonNode *reply,
 	return ctl_stdout_status();
 }
 
-/* "0,1,2" from an array of integers. */
 char *ctl_int_list(JsonArray *a)
 {
 	GString *s = g_string_new(NULL);

@@ -24,7 +24,6 @@ JsonNode *ctl_json_member(JsonObject *o, const char *name)
 	       json_object_get_member(o, name) : NULL;
 }
 
-/* An integer member: true with *v when there is one. */
 bool ctl_json_int(JsonObject *o, const char *name, gint64 *v)
 {
 	JsonNode *n = ctl_json_member(o, name);
@@ -45,7 +44,6 @@ bool ctl_json_true(JsonObject *o, const char *name)
 	       json_node_get_boolean(n);
 }
 
-/* A number member (integer or not). */
 bool ctl_json_number(JsonObject *o, const char *name, double *v)
 {
 	JsonNode *n = ctl_json_member(o, name);
