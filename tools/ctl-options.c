@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ivshmem-ctl: the options of the commands that talk to the server (the
- * global ones again after the command's name), the parsing of a command
- * with none of its own, and the lines their --help share.
+ * ivshmem-ctl: the common options (the global ones, which every command
+ * takes again after its name), the parsing of a command with none of its
+ * own, a peer ID argument, and the lines the commands' --help share.
  */
 #include <getopt.h>
 #include <stdio.h>

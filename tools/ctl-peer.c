@@ -33,9 +33,7 @@ struct ring_target {
 };
 
 struct peer_opts {
-	const char *socket_path;
-	bool json;
-	bool verbose;
+	struct ctl_opts common; /* -S, --json, -v; no -C, no control path */
 	bool stay;
 	unsigned vectors;
 	GArray *rings;          /* struct ring_target */
@@ -132,8 +130,7 @@ static void usage(void)
 }
 
 enum {
-	OPT_JSON = 256,
-	OPT_VECTORS,
+	OPT_VECTORS = CTL_OPT_OWN,
 	OPT_STAY,
 	OPT_RING,
 	OPT_WAIT_PEERS,
@@ -144,7 +141,7 @@ enum {
 static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "socket", required_argument, NULL, 'S' },
-	{ "json", no_argument, NULL, OPT_JSON },
+	{ "json", no_argument, NULL, CTL_OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "vectors", required_argument, NULL, OPT_VECTORS },
 	{ "stay", no_argument, NULL, OPT_STAY },
@@ -195,9 +192,7 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 	uint64_t v;
 	int c;
 
-	o->socket_path = g->socket_path;
-	o->json = g->json;
-	o->verbose = g->verbose;
+	ctl_opts_init(&o->common, g);
 	o->wait_peers = -1;
 
 	opterr = 0;
@@ -207,17 +202,6 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 		case 'h':
 			usage();
 			return -1;
-		case 'S':
-			if (!*optarg)
-				return USAGE("the socket path (-S) is empty");
-			o->socket_path = optarg;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
 		case OPT_VECTORS:
 			if (ctl_parse_u64(optarg, IVSHMEM_MAX_VECTORS, &v) < 0)
 				return USAGE("invalid vector count '%s': give a number from 0 (as the server) to %d",
@@ -256,16 +240,19 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 					     optarg);
 			break;
 		default:
-			return ctl_option_error("peer", c, argv);
+			/* -S, --json, -v and what is wrong. */
+			if (ctl_common_option("peer", c, argv, &o->common) !=
+			    CTL_EXIT_OK)
+				return CTL_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return USAGE("unexpected argument '%s' (commands go to standard input)",
 			     argv[optind]);
-	if (strlen(o->socket_path) >=
+	if (strlen(o->common.socket_path) >=
 	    sizeof(((struct sockaddr_un *)0)->sun_path))
 		return USAGE("socket path '%s' is too long: a UNIX socket path can have at most %zu bytes",
-			     o->socket_path,
+			     o->common.socket_path,
 			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	return CTL_EXIT_OK;
 }
@@ -368,7 +355,7 @@ static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
 	ctl_out_begin(&cp->out, "disconnected");
 	ctl_out_str(&cp->out, "error", ivshmem_strerror(error));
 	emit(cp);
-	ctl_error("disconnected from %s: %s", cp->opt.socket_path,
+	ctl_error("disconnected from %s: %s", cp->opt.common.socket_path,
 		  ivshmem_strerror(error));
 	finish(cp, CTL_EXIT_FAILURE);
 }
@@ -377,7 +364,7 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	struct ctl_peer *cp = user;
 
-	ctl_log(cp->opt.verbose, priority, fmt, ap);
+	ctl_log(cp->opt.common.verbose, priority, fmt, ap);
 }
 
 /* ---- ringing ------------------------------------------------------------- */
@@ -927,7 +914,7 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 		     cp.opt.exit_after;
 	if (cp.opt.timeout > 0)
 		deadline = ctl_now() + cp.opt.timeout;
-	ctl_out_init(&cp.out, cp.opt.json);
+	ctl_out_init(&cp.out, cp.opt.common.json);
 	cp.in = g_string_new(NULL);
 
 	/* Signals become readable on a signalfd, so poll() sees them. */
@@ -944,12 +931,12 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 		cp.status = CTL_EXIT_FAILURE;
 		goto out;
 	}
-	r = ivshmem_peer_connect(cp.peer, cp.opt.socket_path);
+	r = ivshmem_peer_connect(cp.peer, cp.opt.common.socket_path);
 	if (r < 0) {
 		char *start = g_strdup_printf("ivshmem-server -S %s",
-					      cp.opt.socket_path);
+					      cp.opt.common.socket_path);
 
-		cp.status = ctl_connect_error(cp.opt.socket_path, r, start,
+		cp.status = ctl_connect_error(cp.opt.common.socket_path, r, start,
 					      false);
 		g_free(start);
 		goto out;

@@ -401,9 +401,11 @@ int main(int argc, char **argv)
 {
 	struct ctl_global g = { .socket_path = CTL_DEFAULT_SOCKET };
 	const struct ctl_command *cmd;
+	struct ctl_opts o;
 	int c;
 
 	open_std_fds();
+	ctl_opts_init(&o, &g);
 	opterr = 0;
 	/* '+': stop at the command; what follows it is the command's. */
 	while ((c = getopt_long(argc, argv, "+:hS:C:v", long_options,
@@ -415,26 +417,16 @@ int main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("ivshmem-ctl (libivshmem) %s\n", IVSHMEM_VERSION);
 			return CTL_EXIT_OK;
-		case 'S':
-			if (!*optarg)
-				return ctl_usage_error(NULL, "the socket path (-S) is empty");
-			g.socket_path = optarg;
-			break;
-		case 'C':
-			if (!*optarg)
-				return ctl_usage_error(NULL, "the control socket path (-C) is empty");
-			g.control_path = optarg;
-			break;
-		case CTL_OPT_JSON:
-			g.json = true;
-			break;
-		case 'v':
-			g.verbose = true;
-			break;
 		default:
-			return ctl_option_error(NULL, c, argv);
+			/* -S, -C, --json, -v and what is wrong. */
+			if (ctl_common_option(NULL, c, argv, &o) != CTL_EXIT_OK)
+				return CTL_EXIT_USAGE;
 		}
 	}
+	g.socket_path = o.socket_path;
+	g.control_path = o.control_given ? o.control_path : NULL;
+	g.json = o.json;
+	g.verbose = o.verbose;
 	if (optind >= argc) {
 		char *list = command_list();
 		int r = ctl_usage_error(NULL, "no command given (commands: %s)",

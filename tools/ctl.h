@@ -151,11 +151,11 @@ int ctl_stdout_error(int err);
 /* Flush stdout: CTL_EXIT_OK, or CTL_EXIT_FAILURE after saying why. */
 int ctl_stdout_status(void);
 
-/* ---- ctl-options.c: the options of the commands that talk to the server -- */
+/* ---- ctl-options.c: the common options --------------------------------- */
 
 /*
- * The options every command but peer takes after its
- * name: the global ones. A command's getopt_long gets
+ * The global options, which every command takes again after its name
+ * (peer all but -C), and main() before it. A command's getopt_long gets
  * CTL_COMMON_SHORTOPTS and CTL_COMMON_LONGOPTS first (its own after them,
  * with values from CTL_OPT_OWN up) and hands every option but 'h' and its
  * own to ctl_common_option().
