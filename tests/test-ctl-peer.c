@@ -346,6 +346,8 @@ START_TEST(test_bad_commands)
 	EXPECT(&a, "ok write offset=0 length=4");
 
 	BAD(&a, "bogus", "unknown command 'bogus' (commands: peers, ring, write, read, quit)");
+	/* The text form quotes strings as the JSON form does. */
+	BAD(&a, "bogus\b", "unknown command 'bogus\\b' (commands: peers, ring, write, read, quit)");
 	BAD(&a, "peers x", "'peers' takes no arguments");
 	BAD(&a, "quit now", "'quit' takes no arguments");
 	BAD(&a, "ring", RING_USAGE);
