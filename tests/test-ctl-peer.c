@@ -235,6 +235,10 @@ START_TEST(test_json)
 	 * invalid UTF-8 (replaced by U+FFFD). */
 	proc_send(&a, "foo\"\\\x01\xff");
 	EXPECT(&a, "{\"event\":\"error\",\"message\":\"unknown command 'foo\\\"\\\\\\u0001\xef\xbf\xbd' (commands: peers, ring, write, read, quit)\"}");
+	/* As json-glib writes them: backspace and form feed in their short
+	 * forms, DEL as \u007f, other non-ASCII (U+00E9) as it is. */
+	proc_send(&a, "bar\b\f\x7f\xc3\xa9");
+	EXPECT(&a, "{\"event\":\"error\",\"message\":\"unknown command 'bar\\b\\f\\u007f\xc3\xa9' (commands: peers, ring, write, read, quit)\"}");
 
 	ctl_end(&b);
 	EXPECT(&a, "{\"event\":\"leave\",\"id\":1}");
@@ -342,6 +346,8 @@ START_TEST(test_bad_commands)
 	EXPECT(&a, "ok write offset=0 length=4");
 
 	BAD(&a, "bogus", "unknown command 'bogus' (commands: peers, ring, write, read, quit)");
+	/* The text form quotes strings as the JSON form does. */
+	BAD(&a, "bogus\b", "unknown command 'bogus\\b' (commands: peers, ring, write, read, quit)");
 	BAD(&a, "peers x", "'peers' takes no arguments");
 	BAD(&a, "quit now", "'quit' takes no arguments");
 	BAD(&a, "ring", RING_USAGE);

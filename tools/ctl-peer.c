@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +14,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -35,9 +33,7 @@ struct ring_target {
 };
 
 struct peer_opts {
-	const char *socket_path;
-	bool json;
-	bool verbose;
+	struct ctl_opts common; /* -S, --json, -v; no -C, no control path */
 	bool stay;
 	unsigned vectors;
 	GArray *rings;          /* struct ring_target */
@@ -134,8 +130,7 @@ static void usage(void)
 }
 
 enum {
-	OPT_JSON = 256,
-	OPT_VECTORS,
+	OPT_VECTORS = CTL_OPT_OWN,
 	OPT_STAY,
 	OPT_RING,
 	OPT_WAIT_PEERS,
@@ -146,7 +141,7 @@ enum {
 static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "socket", required_argument, NULL, 'S' },
-	{ "json", no_argument, NULL, OPT_JSON },
+	{ "json", no_argument, NULL, CTL_OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "vectors", required_argument, NULL, OPT_VECTORS },
 	{ "stay", no_argument, NULL, OPT_STAY },
@@ -197,9 +192,7 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 	uint64_t v;
 	int c;
 
-	o->socket_path = g->socket_path;
-	o->json = g->json;
-	o->verbose = g->verbose;
+	ctl_opts_init(&o->common, g);
 	o->wait_peers = -1;
 
 	opterr = 0;
@@ -209,17 +202,6 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 		case 'h':
 			usage();
 			return -1;
-		case 'S':
-			if (!*optarg)
-				return USAGE("the socket path (-S) is empty");
-			o->socket_path = optarg;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
 		case OPT_VECTORS:
 			if (ctl_parse_u64(optarg, IVSHMEM_MAX_VECTORS, &v) < 0)
 				return USAGE("invalid vector count '%s': give a number from 0 (as the server) to %d",
@@ -258,16 +240,19 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 					     optarg);
 			break;
 		default:
-			return ctl_option_error("peer", c, argv);
+			/* -S, --json, -v and what is wrong. */
+			if (ctl_common_option("peer", c, argv, &o->common) !=
+			    CTL_EXIT_OK)
+				return CTL_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return USAGE("unexpected argument '%s' (commands go to standard input)",
 			     argv[optind]);
-	if (strlen(o->socket_path) >=
+	if (strlen(o->common.socket_path) >=
 	    sizeof(((struct sockaddr_un *)0)->sun_path))
 		return USAGE("socket path '%s' is too long: a UNIX socket path can have at most %zu bytes",
-			     o->socket_path,
+			     o->common.socket_path,
 			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	return CTL_EXIT_OK;
 }
@@ -284,25 +269,8 @@ static void emit(struct ctl_peer *cp)
 {
 	int r = ctl_out_end(&cp->out);
 
-	if (r < 0 && cp->status != CTL_EXIT_FAILURE) {
-		ctl_error("cannot write to standard output: %s", g_strerror(-r));
-		cp->status = CTL_EXIT_FAILURE;
-	}
-}
-
-/* Sets *n; g_free the result. */
-static int *other_peers(struct ctl_peer *cp, unsigned *n)
-{
-	int *ids = NULL;
-	int r = ivshmem_peer_get_peers(cp->peer, NULL, 0);
-
-	/* One thread, no dispatch in between: the count holds. */
-	if (r > 0) {
-		ids = g_new(int, r);
-		r = ivshmem_peer_get_peers(cp->peer, ids, (unsigned)r);
-	}
-	*n = r > 0 ? (unsigned)r : 0;
-	return ids;
+	if (r < 0 && cp->status != CTL_EXIT_FAILURE)
+		cp->status = ctl_stdout_error(r);
 }
 
 static void reply_error(struct ctl_peer *cp, const char *fmt, ...)
@@ -329,7 +297,7 @@ static void on_ready(void *user, struct ivshmem_peer *peer)
 	struct ctl_peer *cp = user;
 	uint64_t size = 0;
 	unsigned n;
-	int *ids = other_peers(cp, &n);
+	int *ids = ctl_peer_ids(cp->peer, &n);
 	int id = ivshmem_peer_get_id(peer);
 	int vectors = ivshmem_peer_get_vectors(peer, id);
 
@@ -387,7 +355,7 @@ static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
 	ctl_out_begin(&cp->out, "disconnected");
 	ctl_out_str(&cp->out, "error", ivshmem_strerror(error));
 	emit(cp);
-	ctl_error("disconnected from %s: %s", cp->opt.socket_path,
+	ctl_error("disconnected from %s: %s", cp->opt.common.socket_path,
 		  ivshmem_strerror(error));
 	finish(cp, CTL_EXIT_FAILURE);
 }
@@ -396,12 +364,7 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	struct ctl_peer *cp = user;
 
-	if (priority > IVSHMEM_LOG_WARNING && !cp->opt.verbose)
-		return;
-	fflush(stdout);
-	fputs("ivshmem-ctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	ctl_log(cp->opt.common.verbose, priority, fmt, ap);
 }
 
 /* ---- ringing ------------------------------------------------------------- */
@@ -428,7 +391,7 @@ static int ring(struct ctl_peer *cp, int id, int vector, char **why)
 	int *ids, r = 0;
 
 	if (id < 0) {
-		ids = other_peers(cp, &n);
+		ids = ctl_peer_ids(cp->peer, &n);
 	} else {
 		ids = g_new(int, 1);
 		ids[0] = id;
@@ -503,7 +466,7 @@ static void cmd_peers(struct ctl_peer *cp, char *args)
 		reply_error(cp, "'peers' takes no arguments");
 		return;
 	}
-	ids = other_peers(cp, &n);
+	ids = ctl_peer_ids(cp->peer, &n);
 	ctl_out_begin(&cp->out, "peers");
 	ctl_out_ids(&cp->out, "ids", ids, n, true);
 	emit(cp);
@@ -830,7 +793,7 @@ static void progress(struct ctl_peer *cp)
 	if (!cp->ready || !cp->oneshot || cp->status >= 0)
 		return;
 	if (!cp->rings_done) {
-		g_free(other_peers(cp, &n));
+		g_free(ctl_peer_ids(cp->peer, &n));
 		if (cp->opt.wait_peers >= 0 &&
 		    n < (unsigned long)cp->opt.wait_peers)
 			return;
@@ -858,20 +821,12 @@ static void progress(struct ctl_peer *cp)
 		finish(cp, CTL_EXIT_OK);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void timed_out(struct ctl_peer *cp)
 {
 	char *what;
 	unsigned n;
 
-	g_free(other_peers(cp, &n));
+	g_free(ctl_peer_ids(cp->peer, &n));
 	if (!cp->ready)
 		what = g_strdup("for the server's greeting");
 	else if (!cp->oneshot)
@@ -905,13 +860,11 @@ static void loop(struct ctl_peer *cp, int sfd, double deadline)
 		int wait = -1;
 
 		if (deadline > 0) {
-			double left = deadline - now();
-
-			if (left <= 0) {
+			wait = ctl_ms_left(deadline);
+			if (wait == 0) {
 				timed_out(cp);
 				break;
 			}
-			wait = (int)ceil(left * 1000);
 		}
 		if (poll(pfd, 3, wait) < 0) {
 			if (errno == EINTR)
@@ -960,8 +913,8 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 	cp.oneshot = cp.opt.rings->len || cp.opt.wait_peers >= 0 ||
 		     cp.opt.exit_after;
 	if (cp.opt.timeout > 0)
-		deadline = now() + cp.opt.timeout;
-	ctl_out_init(&cp.out, cp.opt.json);
+		deadline = ctl_now() + cp.opt.timeout;
+	ctl_out_init(&cp.out, cp.opt.common.json);
 	cp.in = g_string_new(NULL);
 
 	/* Signals become readable on a signalfd, so poll() sees them. */
@@ -978,12 +931,12 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 		cp.status = CTL_EXIT_FAILURE;
 		goto out;
 	}
-	r = ivshmem_peer_connect(cp.peer, cp.opt.socket_path);
+	r = ivshmem_peer_connect(cp.peer, cp.opt.common.socket_path);
 	if (r < 0) {
 		char *start = g_strdup_printf("ivshmem-server -S %s",
-					      cp.opt.socket_path);
+					      cp.opt.common.socket_path);
 
-		cp.status = ctl_connect_error(cp.opt.socket_path, r, start,
+		cp.status = ctl_connect_error(cp.opt.common.socket_path, r, start,
 					      false);
 		g_free(start);
 		goto out;

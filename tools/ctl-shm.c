@@ -60,7 +60,7 @@ static void size_help(void)
 
 static void shm_exit_help(void)
 {
-	printf("\n" CTL_COMMON_HELP);
+	ctl_common_help();
 	size_help();
 	printf("\n"
 "Exit status: 0 on success; 1 on a runtime error (the server cannot be\n"
@@ -309,23 +309,15 @@ static int print_hex_json(const uint8_t *p, uint64_t offset, uint64_t length)
 	hex[2 * length] = '\0';
 	b = json_builder_new();
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "offset");
-	json_builder_add_int_value(b, (gint64)offset);
-	json_builder_set_member_name(b, "length");
-	json_builder_add_int_value(b, (gint64)length);
-	json_builder_set_member_name(b, "hex");
-	json_builder_add_string_value(b, hex);
+	jsonl_add_int(b, "offset", (gint64)offset);
+	jsonl_add_int(b, "length", (gint64)length);
+	jsonl_add_string(b, "hex", hex);
 	json_builder_end_object(b);
 	g_free(hex);
-	n = json_builder_get_root(b);
-	g_object_unref(b);
+	n = ctl_json_take(b);
 	r = ctl_print_json(n);
 	json_node_unref(n);
-	if (r < 0) {
-		ctl_error("cannot write to standard output: %s", g_strerror(-r));
-		return CTL_EXIT_FAILURE;
-	}
-	return CTL_EXIT_OK;
+	return r < 0 ? ctl_stdout_error(r) : CTL_EXIT_OK;
 }
 
 /* ---- dump and read ------------------------------------------------------------ */
@@ -507,21 +499,17 @@ int ctl_write_run(const struct ctl_global *g, int argc, char **argv)
 	if (s.o.json) {
 		JsonBuilder *b = json_builder_new();
 		JsonNode *n;
+		int r;
 
 		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "offset");
-		json_builder_add_int_value(b, (gint64)s.offset);
-		json_builder_set_member_name(b, "length");
-		json_builder_add_int_value(b, (gint64)data->len);
+		jsonl_add_int(b, "offset", (gint64)s.offset);
+		jsonl_add_int(b, "length", (gint64)data->len);
 		json_builder_end_object(b);
-		n = json_builder_get_root(b);
-		g_object_unref(b);
-		if (ctl_print_json(n) < 0) {
-			ctl_error("cannot write to standard output: %s",
-				  g_strerror(errno ? errno : EIO));
-			status = CTL_EXIT_FAILURE;
-		}
+		n = ctl_json_take(b);
+		r = ctl_print_json(n);
 		json_node_unref(n);
+		if (r < 0)
+			status = ctl_stdout_error(r);
 	} else {
 		printf("wrote %u byte%s at offset %" PRIu64 "\n", data->len,
 		       data->len == 1 ? "" : "s", s.offset);

@@ -2,8 +2,8 @@
 /*
  * ivshmem-ctl [GLOBAL OPTION]... COMMAND [ARG]...: the command line tool.
  * This file parses the global options, dispatches to a command and holds
- * what the commands share: error messages, number parsing and the
- * text/JSON output lines.
+ * what the commands share: error messages, number parsing, the clock, and
+ * the library peer's ID list and log.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +17,14 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
 
 #include "config.h"
 #include "ctl.h"
+#include "ivshmem.h"
 
 static const struct ctl_command commands[] = {
 	{ "info", "show the server: version, sockets, shared memory, vectors",
@@ -86,14 +88,21 @@ static void usage(void)
 "ivshmem-ctl(1).\n");
 }
 
+static void verror(const char *fmt, va_list ap) G_GNUC_PRINTF(1, 0);
+
+static void verror(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("ivshmem-ctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 void ctl_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("ivshmem-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 }
@@ -102,10 +111,8 @@ int ctl_usage_error(const char *command, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("ivshmem-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'ivshmem-ctl %s%s--help' for more information.\n",
 		command ? command : "", command ? " " : "");
@@ -294,205 +301,45 @@ char *ctl_shorten(const char *s)
 	return g_strdup_printf("%.*s...", (int)max, s);
 }
 
-/* ---- output lines -------------------------------------------------------- */
+/* ---- time and the library's peer ----------------------------------------- */
 
-void ctl_json_string(GString *dst, const char *s)
+double ctl_now(void)
 {
-	char *valid = g_utf8_make_valid(s, -1);
+	struct timespec ts;
 
-	g_string_append_c(dst, '"');
-	for (const unsigned char *p = (const unsigned char *)valid; *p; p++) {
-		switch (*p) {
-		case '"':
-			g_string_append(dst, "\\\"");
-			break;
-		case '\\':
-			g_string_append(dst, "\\\\");
-			break;
-		case '\n':
-			g_string_append(dst, "\\n");
-			break;
-		case '\r':
-			g_string_append(dst, "\\r");
-			break;
-		case '\t':
-			g_string_append(dst, "\\t");
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				g_string_append_printf(dst, "\\u%04x", *p);
-			else
-				g_string_append_c(dst, (char)*p);
-		}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ctl_ms_left(double deadline)
+{
+	double left = deadline - ctl_now();
+
+	return left <= 0 ? 0 : (int)ceil(left * 1000);
+}
+
+int *ctl_peer_ids(struct ivshmem_peer *peer, unsigned *n)
+{
+	int r = ivshmem_peer_get_peers(peer, NULL, 0);
+	int *ids = NULL;
+
+	/* One thread, no dispatch in between: the count holds. */
+	if (r > 0) {
+		ids = g_new(int, r);
+		r = ivshmem_peer_get_peers(peer, ids, (unsigned)r);
 	}
-	g_string_append_c(dst, '"');
-	g_free(valid);
+	*n = r > 0 ? (unsigned)r : 0;
+	return ids;
 }
 
-void ctl_out_init(struct ctl_out *o, bool json)
+void ctl_log(bool verbose, int priority, const char *fmt, va_list ap)
 {
-	o->json = json;
-	o->buf = g_string_new(NULL);
-}
-
-void ctl_out_clear(struct ctl_out *o)
-{
-	if (o->buf)
-		g_string_free(o->buf, TRUE);
-	o->buf = NULL;
-}
-
-void ctl_out_begin(struct ctl_out *o, const char *event)
-{
-	g_string_truncate(o->buf, 0);
-	if (o->json)
-		g_string_append_printf(o->buf, "{\"event\":\"%s\"", event);
-	else
-		g_string_append(o->buf, event);
-}
-
-static void key(struct ctl_out *o, const char *k)
-{
-	if (o->json)
-		g_string_append_printf(o->buf, ",\"%s\":", k);
-	else
-		g_string_append_printf(o->buf, " %s=", k);
-}
-
-void ctl_out_word(struct ctl_out *o, const char *k, const char *word)
-{
-	if (o->json)
-		g_string_append_printf(o->buf, ",\"%s\":\"%s\"", k, word);
-	else
-		g_string_append_printf(o->buf, " %s", word);
-}
-
-void ctl_out_token(struct ctl_out *o, const char *k, const char *token)
-{
-	key(o, k);
-	g_string_append_printf(o->buf, o->json ? "\"%s\"" : "%s", token);
-}
-
-void ctl_out_u64(struct ctl_out *o, const char *k, uint64_t v)
-{
-	key(o, k);
-	g_string_append_printf(o->buf, "%" PRIu64, v);
-}
-
-void ctl_out_str(struct ctl_out *o, const char *k, const char *s)
-{
-	key(o, k);
-	ctl_json_string(o->buf, s);
-}
-
-void ctl_out_ids(struct ctl_out *o, const char *k, const int *ids,
-		 unsigned n, bool bare)
-{
-	if (o->json || !bare)
-		key(o, k);
-	else if (n)
-		g_string_append_c(o->buf, ' ');
-	if (o->json)
-		g_string_append_c(o->buf, '[');
-	for (unsigned i = 0; i < n; i++)
-		g_string_append_printf(o->buf, "%s%d", i ? "," : "", ids[i]);
-	if (o->json)
-		g_string_append_c(o->buf, ']');
-}
-
-int ctl_out_end(struct ctl_out *o)
-{
-	if (o->json)
-		g_string_append_c(o->buf, '}');
-	g_string_append_c(o->buf, '\n');
-	if (fwrite(o->buf->str, 1, o->buf->len, stdout) != o->buf->len ||
-	    fflush(stdout) != 0)
-		return errno ? -errno : -EIO;
-	return 0;
-}
-
-int ctl_stdout_status(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ctl_error("cannot write to standard output: %s",
-			  g_strerror(errno ? errno : EIO));
-		return CTL_EXIT_FAILURE;
-	}
-	return CTL_EXIT_OK;
-}
-
-int ctl_print_json(JsonNode *node)
-{
-	size_t len;
-	char *s = jsonl_line(node, &len);
-	int r = 0;
-
-	if (fwrite(s, 1, len, stdout) != len || fflush(stdout) != 0)
-		r = errno ? -errno : -EIO;
-	g_free(s);
-	return r;
-}
-
-/* ---- options of the commands that talk to the server --------------------- */
-
-void ctl_opts_init(struct ctl_opts *o, const struct ctl_global *g)
-{
-	memset(o, 0, sizeof(*o));
-	o->socket_path = g->socket_path;
-	o->control_path = g->control_path;
-	o->control_given = g->control_path != NULL;
-	o->json = g->json;
-	o->verbose = g->verbose;
-}
-
-int ctl_common_option(const char *command, int c, char **argv,
-		      struct ctl_opts *o)
-{
-	switch (c) {
-	case 'S':
-		if (!*optarg)
-			return ctl_usage_error(command, "the socket path (-S) is empty");
-		o->socket_path = optarg;
-		return CTL_EXIT_OK;
-	case 'C':
-		if (!*optarg)
-			return ctl_usage_error(command, "the control socket path (-C) is empty");
-		o->control_path = optarg;
-		o->control_given = true;
-		return CTL_EXIT_OK;
-	case CTL_OPT_JSON:
-		o->json = true;
-		return CTL_EXIT_OK;
-	case 'v':
-		o->verbose = true;
-		return CTL_EXIT_OK;
-	case ':':
-	case '?':
-		return ctl_option_error(command, c, argv);
-	default:
-		return -1;
-	}
-}
-
-int ctl_opts_check(const char *command, struct ctl_opts *o)
-{
-	const size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
-
-	if (strlen(o->socket_path) > max)
-		return ctl_usage_error(command, "socket path '%s' is too long: a UNIX socket path can have at most %zu bytes",
-				       o->socket_path, max);
-	if (!o->control_path) {
-		/* Fits: max + 4 < sizeof(control_buf). */
-		snprintf(o->control_buf, sizeof(o->control_buf), "%s.ctl",
-			 o->socket_path);
-		o->control_path = o->control_buf;
-	}
-	if (strlen(o->control_path) > max)
-		return ctl_usage_error(command, "control socket path '%s' is too long: a UNIX socket path can have at most %zu bytes%s",
-				       o->control_path, max,
-				       o->control_given ? "" :
-				       " (give a shorter one with -C)");
-	return CTL_EXIT_OK;
+	if (priority > IVSHMEM_LOG_WARNING && !verbose)
+		return;
+	fflush(stdout);
+	fputs("ivshmem-ctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -554,9 +401,11 @@ int main(int argc, char **argv)
 {
 	struct ctl_global g = { .socket_path = CTL_DEFAULT_SOCKET };
 	const struct ctl_command *cmd;
+	struct ctl_opts o;
 	int c;
 
 	open_std_fds();
+	ctl_opts_init(&o, &g);
 	opterr = 0;
 	/* '+': stop at the command; what follows it is the command's. */
 	while ((c = getopt_long(argc, argv, "+:hS:C:v", long_options,
@@ -568,26 +417,16 @@ int main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("ivshmem-ctl (libivshmem) %s\n", IVSHMEM_VERSION);
 			return CTL_EXIT_OK;
-		case 'S':
-			if (!*optarg)
-				return ctl_usage_error(NULL, "the socket path (-S) is empty");
-			g.socket_path = optarg;
-			break;
-		case 'C':
-			if (!*optarg)
-				return ctl_usage_error(NULL, "the control socket path (-C) is empty");
-			g.control_path = optarg;
-			break;
-		case CTL_OPT_JSON:
-			g.json = true;
-			break;
-		case 'v':
-			g.verbose = true;
-			break;
 		default:
-			return ctl_option_error(NULL, c, argv);
+			/* -S, -C, --json, -v and what is wrong. */
+			if (ctl_common_option(NULL, c, argv, &o) != CTL_EXIT_OK)
+				return CTL_EXIT_USAGE;
 		}
 	}
+	g.socket_path = o.socket_path;
+	g.control_path = o.control_given ? o.control_path : NULL;
+	g.json = o.json;
+	g.verbose = o.verbose;
 	if (optind >= argc) {
 		char *list = command_list();
 		int r = ctl_usage_error(NULL, "no command given (commands: %s)",

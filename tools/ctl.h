@@ -5,6 +5,7 @@
 #ifndef IVSHMEM_CTL_H
 #define IVSHMEM_CTL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,8 +42,9 @@ struct ctl_command {
 	int (*run)(const struct ctl_global *g, int argc, char **argv);
 };
 
+/* The commands, each in ctl-NAME.c (dump, read and write in ctl-shm.c). */
 int ctl_peer_run(const struct ctl_global *g, int argc, char **argv);
-/* ctl-server.c: through the server's control socket. */
+/* Through the server's control socket (or the fallback, ctl-fallback.c). */
 int ctl_info_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_peers_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_ring_run(const struct ctl_global *g, int argc, char **argv);
@@ -52,6 +54,8 @@ int ctl_watch_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_dump_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_read_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_write_run(const struct ctl_global *g, int argc, char **argv);
+
+/* ---- ctl.c: what every command shares ---------------------------------- */
 
 /* "ivshmem-ctl: MESSAGE" on stderr. */
 void ctl_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -91,15 +95,33 @@ GByteArray *ctl_parse_hex(const char *s);
  * input in a message). Returns a new string. */
 char *ctl_shorten(const char *s);
 
+/* Seconds on the monotonic clock. */
+double ctl_now(void);
+/* Milliseconds from now to deadline (a ctl_now() time), rounded up; 0
+ * once it has passed. For poll(). */
+int ctl_ms_left(double deadline);
+
+struct ivshmem_peer;
+/* The IDs of the other peers that peer knows, *n of them; g_free the
+ * result (NULL when there are none). */
+int *ctl_peer_ids(struct ivshmem_peer *peer, unsigned *n);
+/* The library's log callback, after its user pointer: warnings and worse
+ * always, the rest with verbose, as "ivshmem-ctl: MESSAGE" on stderr. */
+void ctl_log(bool verbose, int priority, const char *fmt, va_list ap)
+	G_GNUC_PRINTF(3, 0);
+
+/* ---- ctl-out.c: standard output ----------------------------------------- */
+
 /*
  * One output line: text ("EVENT key=value ...") or JSON ({"event":"EVENT",
- * "key":value,...}). Strings are double-quoted and escaped as in JSON in
- * both formats. Build with the ctl_out_* calls, then ctl_out_end() writes
+ * "key":value,...}), both written by json-glib's generator (jsonl_line),
+ * so strings are double-quoted and escaped the same way in both. Build with the ctl_out_* calls, then ctl_out_end() writes
  * the line and flushes stdout.
  */
 struct ctl_out {
 	bool json;
-	GString *buf;
+	GString *buf;           /* the text line */
+	JsonBuilder *b;         /* the JSON object, between begin and end */
 };
 
 void ctl_out_init(struct ctl_out *o, bool json);
@@ -118,15 +140,22 @@ void ctl_out_ids(struct ctl_out *o, const char *key, const int *ids,
 /* Write the line; 0 or -errno (stdout failed). */
 int ctl_out_end(struct ctl_out *o);
 
-/* Append s as a JSON string with its quotes; invalid UTF-8 becomes
- * U+FFFD. */
+/* Append s as a JSON string with its quotes, as jsonl_line writes it;
+ * invalid UTF-8 becomes U+FFFD. */
 void ctl_json_string(GString *dst, const char *s);
 
-/* ---- commands that talk to the server ------------------------------------ */
+/* Write node as one line of JSON on stdout and flush. 0 or -errno. */
+int ctl_print_json(JsonNode *node);
+/* Say that stdout failed with err (negative); returns CTL_EXIT_FAILURE. */
+int ctl_stdout_error(int err);
+/* Flush stdout: CTL_EXIT_OK, or CTL_EXIT_FAILURE after saying why. */
+int ctl_stdout_status(void);
+
+/* ---- ctl-options.c: the common options --------------------------------- */
 
 /*
- * The options every command of ctl-server.c and ctl-shm.c takes after its
- * name: the global ones. A command's getopt_long gets
+ * The global options, which every command takes again after its name
+ * (peer all but -C), and main() before it. A command's getopt_long gets
  * CTL_COMMON_SHORTOPTS and CTL_COMMON_LONGOPTS first (its own after them,
  * with values from CTL_OPT_OWN up) and hands every option but 'h' and its
  * own to ctl_common_option().
@@ -172,14 +201,70 @@ int ctl_common_option(const char *command, int c, char **argv,
  * the paths fit a UNIX socket address. CTL_EXIT_OK or CTL_EXIT_USAGE. */
 int ctl_opts_check(const char *command, struct ctl_opts *o);
 
-/* Write node as one line of JSON on stdout and flush. 0 or -errno. */
-int ctl_print_json(JsonNode *node);
-/* Flush stdout: CTL_EXIT_OK, or CTL_EXIT_FAILURE after saying why. */
-int ctl_stdout_status(void);
+/*
+ * The options of a command that has none of its own (help() prints its
+ * --help), and its positional arguments, at least min and at most max,
+ * into args (NULL for those not given); synopsis ("ring PEER [VECTOR]")
+ * goes into the message for too few or too many. CTL_EXIT_OK to run, -1
+ * after --help (exit with CTL_EXIT_OK), or CTL_EXIT_USAGE after saying
+ * why.
+ */
+int ctl_parse_simple(const char *command, const char *synopsis,
+		     void (*help)(void), const struct ctl_global *g,
+		     int argc, char **argv, struct ctl_opts *o, int min,
+		     int max, char **args);
+/* A peer ID argument (0 .. IVSHMEM_MAX_PEERS - 1). CTL_EXIT_OK with *id,
+ * or CTL_EXIT_USAGE after saying why. */
+int ctl_parse_peer(const char *command, const char *s, gint64 *id);
+/* In a command's --help: the common options (CTL_COMMON_HELP), and the
+ * exit statuses, with fallback a paragraph on joining as a peer. */
+void ctl_common_help(void);
+void ctl_exit_help(bool fallback);
+
+/* ---- ctl-json.c: the JSON of the control protocol ----------------------- */
+
+/* A request {"command":COMMAND}, to add arguments to with the
+ * json_object_set_* calls. */
+JsonNode *ctl_request_new(const char *command);
+/* Member name of o (o may be NULL), or NULL. */
+JsonNode *ctl_json_member(JsonObject *o, const char *name);
+/* Member name when it has that type: true with *v for an integer (a
+ * number, integer or not, for ctl_json_number); the string, object or
+ * array, or NULL. */
+bool ctl_json_int(JsonObject *o, const char *name, gint64 *v);
+bool ctl_json_number(JsonObject *o, const char *name, double *v);
+const char *ctl_json_str(JsonObject *o, const char *name);
+JsonObject *ctl_json_obj(JsonObject *o, const char *name);
+JsonArray *ctl_json_array(JsonObject *o, const char *name);
+/* Is member name the boolean true? */
+bool ctl_json_true(JsonObject *o, const char *name);
+/* The builder's root; the builder is freed. */
+JsonNode *ctl_json_take(JsonBuilder *b);
+/* Member name with the value null. */
+void ctl_json_add_null(JsonBuilder *b, const char *name);
+
+/* ---- ctl-format.c: replies as output ------------------------------------ */
+
+/* "4194304 (4 MiB)"; below 1 KiB only the number. */
+char *ctl_human_size(uint64_t n);
+/* "1d 2h 3m 4s", leading zero units left out. */
+char *ctl_human_duration(double seconds);
+/* An ISO 8601 time as local time in format (g_date_time_format); the
+ * string itself if it cannot be read. */
+char *ctl_local_time(const char *iso, const char *format);
+/* Member name as text: integers and strings as they are, the rest "-". */
+char *ctl_text_of(JsonObject *o, const char *name);
+/* "0,1,2" from an array of integers (the rest left out). */
+char *ctl_int_list(JsonArray *a);
+/* Print reply as JSON with o->json, else with text(); the exit status. */
+int ctl_print_reply(const struct ctl_opts *o, JsonNode *reply,
+		    void (*text)(JsonObject *));
+
+/* ---- ctl-connect.c: the connection to the server ------------------------ */
 
 /*
  * A connection to the server for one command: its control socket, or,
- * when there is none, the server joined as a peer (ctl-server.c).
+ * when there is none, the server joined as a peer (ctl-fallback.c).
  */
 struct ctl_conn;
 
@@ -205,8 +290,18 @@ void ctl_conn_close(struct ctl_conn *c);
  */
 int ctl_conn_call(struct ctl_conn *c, JsonNode *request, JsonNode **reply,
 		  int *fd);
-/* A request {"command":COMMAND}, to add arguments to with the
- * json_object_set_* calls. */
-JsonNode *ctl_request_new(const char *command);
+/* The fd to poll for events (after a watch request). */
+int ctl_conn_get_fd(struct ctl_conn *c);
+/* That fd is readable: take what came. */
+void ctl_conn_dispatch(struct ctl_conn *c);
+/* The next event, of those that have come: 1 with *event (json_node_unref
+ * it), 0 when there is none for now, -1 after saying why (the connection
+ * ended or failed). */
+int ctl_conn_next_event(struct ctl_conn *c, JsonNode **event);
+/* Open, send request (taken), close, and print the reply with
+ * ctl_print_reply(): the whole of a command with one request. The exit
+ * status. */
+int ctl_request(const struct ctl_opts *o, const char *fallback,
+		JsonNode *req, void (*text)(JsonObject *));
 
 #endif
