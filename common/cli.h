@@ -11,13 +11,15 @@
  *            powers of 1024), the same with iB (KiB, MiB, ...), or B
  *            (bytes); after 0x, B and E are hexadecimal digits, so 0x1E
  *            is 30 bytes and 0x1EiB one exbibyte
- *   SECONDS  decimal seconds, a fraction allowed (5, 0.5, .5, 1e3), then
- *            optionally s or ms; above 0 and at most a year
+ *   SECONDS  seconds as strtod reads them after a digit or a point (5,
+ *            0.5, .5, 1e3; so also 0x10), then optionally s or ms; above
+ *            0 and at most a year
  *
  * Each parser returns 0, -EINVAL (not in the grammar) or -ERANGE (in the
  * grammar, out of bounds). With error not NULL, a refusal also sets *error
  * to the sentence saying so and what to give instead, "invalid WHAT 'S':
- * ..." (g_free it): a program prints it after its own name.
+ * ..." (g_free it, or free: GLib allocates with malloc): a program
+ * prints it after its own name.
  */
 #ifndef IVSHMEM_CLI_H
 #define IVSHMEM_CLI_H
