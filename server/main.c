@@ -518,7 +518,8 @@ static const char *shm_kind_name(enum ivshmem_shm_kind k)
 static int use_activated_socket(struct state *st, char *path)
 {
 	char *given = g_canonicalize_filename(st->opt.socket_path, NULL);
-	char *dflt_ctl = g_strconcat(st->opt.socket_path, CLI_CONTROL_SUFFIX, NULL);
+	char *dflt_ctl = g_strconcat(st->opt.socket_path, CLI_CONTROL_SUFFIX,
+				     NULL);
 
 	if (strcmp(given, path) != 0 &&
 	    strcmp(st->opt.socket_path, CLI_DEFAULT_SOCKET) != 0)
@@ -527,7 +528,8 @@ static int use_activated_socket(struct state *st, char *path)
 	if (st->opt.control_path &&
 	    strcmp(st->opt.control_path, dflt_ctl) == 0) {
 		g_free(st->opt.control_path);
-		st->opt.control_path = g_strconcat(path, CLI_CONTROL_SUFFIX, NULL);
+		st->opt.control_path = g_strconcat(path, CLI_CONTROL_SUFFIX,
+						   NULL);
 	}
 	g_free(st->opt.socket_path);
 	st->opt.socket_path = path;
