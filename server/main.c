@@ -46,6 +46,13 @@ struct state {
 	bool socket_created;
 	bool control_created;
 	bool shm_created;
+	bool pidfile_written;
+
+	/* Start-up's, until the server and the control take them. */
+	int listen_fd, ctl_fd, shm_fd;
+	int notify_fd;          /* daemon mode: tells the launcher it serves */
+	const char *shm_arg;    /* the shm name or dir, from opt */
+	struct timespec started, started_mono;
 };
 
 /* ---- logging ---------------------------------------------------------- */
@@ -511,16 +518,18 @@ static const char *shm_kind_name(enum ivshmem_shm_kind k)
 static int use_activated_socket(struct state *st, char *path)
 {
 	char *given = g_canonicalize_filename(st->opt.socket_path, NULL);
-	char *dflt_ctl = g_strconcat(st->opt.socket_path, CONTROL_SUFFIX, NULL);
+	char *dflt_ctl = g_strconcat(st->opt.socket_path, CLI_CONTROL_SUFFIX,
+				     NULL);
 
 	if (strcmp(given, path) != 0 &&
-	    strcmp(st->opt.socket_path, DEFAULT_SOCKET_PATH) != 0)
+	    strcmp(st->opt.socket_path, CLI_DEFAULT_SOCKET) != 0)
 		g_message("serving the socket systemd passed, %s, instead of %s (-S)",
 			  path, st->opt.socket_path);
 	if (st->opt.control_path &&
 	    strcmp(st->opt.control_path, dflt_ctl) == 0) {
 		g_free(st->opt.control_path);
-		st->opt.control_path = g_strconcat(path, CONTROL_SUFFIX, NULL);
+		st->opt.control_path = g_strconcat(path, CLI_CONTROL_SUFFIX,
+						   NULL);
 	}
 	g_free(st->opt.socket_path);
 	st->opt.socket_path = path;
@@ -553,217 +562,300 @@ static char *describe(const struct state *st, const char *shm_arg)
 	return s;
 }
 
-int main(int argc, char **argv)
+/* ---- the steps of main ------------------------------------------------ */
+
+static void prepare_process(struct state *st)
 {
-	struct state st = { 0 };
-	struct ivshmem_server_config cfg = { 0 };
-	struct ivshmem_server_ops ops = {
+	clock_gettime(CLOCK_REALTIME, &st->started);
+	clock_gettime(CLOCK_MONOTONIC, &st->started_mono);
+	log_verbose = st->opt.verbose;
+	g_log_set_writer_func(log_writer, NULL, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	if (st->opt.size_rounded)
+		g_message("shared memory size %" PRIu64 " rounded up to %" PRIu64
+			  " (a power of two, as ivshmem-doorbell needs; --exact-size keeps it)",
+			  st->opt.size_requested, st->opt.size);
+}
+
+/* The peer socket, made here: 0, or -1 after saying why. */
+static int listen_socket(struct state *st)
+{
+	const struct options *o = &st->opt;
+	int r;
+
+	if (o->socket_perm)
+		r = listen_private(o->socket_path, o->socket_mode,
+				   &st->listen_fd);
+	else
+		r = ivshmem_listen_unix(o->socket_path, &st->listen_fd);
+	if (r < 0) {
+		listen_failed("the socket", o->socket_path, r, "-S");
+		return -1;
+	}
+	st->socket_created = true;
+	if (o->socket_perm &&
+	    set_socket_perm(o->socket_path, "the socket", o->socket_mode,
+			    o->socket_owner, o->socket_uid, o->socket_group,
+			    o->socket_gid) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The socket first: if another server owns it, touch nothing. One that
+ * systemd passed is systemd's: used as it is, never removed. Then the
+ * control socket. 0, or -1 after saying why.
+ */
+static int open_sockets(struct state *st)
+{
+	char *activated_path = NULL;
+	int activated;
+
+	activated = systemd_listen_socket(&st->listen_fd, &activated_path);
+	if (activated < 0)
+		return -1;
+	if (activated) {
+		if (use_activated_socket(st, activated_path) < 0)
+			return -1;
+	} else if (listen_socket(st) < 0) {
+		return -1;
+	}
+	if (st->opt.control_path && listen_control(st, &st->ctl_fd) < 0)
+		return -1;
+	return 0;
+}
+
+/* 0, or -1 after saying why. */
+static int open_shm(struct state *st)
+{
+	const struct options *o = &st->opt;
+	int created = 0, r;
+
+	st->shm_arg = o->shm_kind == IVSHMEM_SHM_DIR ? o->shm_dir :
+						       o->shm_name;
+	r = ivshmem_shm_open(o->shm_kind, st->shm_arg, o->size, &st->shm_fd,
+			     &created);
+	if (r == -EEXIST && o->shm_kind == IVSHMEM_SHM_POSIX) {
+		g_critical("the shm object %s already exists with a size other than %" PRIu64
+			   " bytes and may be in use: give its size with -l, or remove /dev/shm/%s if nothing uses it",
+			   o->shm_name, o->size,
+			   o->shm_name + (o->shm_name[0] == '/'));
+		return -1;
+	}
+	if (r < 0) {
+		g_critical("cannot create the shared memory (%s%s%s, %" PRIu64
+			   " bytes): %s", shm_kind_name(o->shm_kind),
+			   st->shm_arg && o->shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
+			   o->shm_kind != IVSHMEM_SHM_MEMFD ? st->shm_arg : "",
+			   o->size, g_strerror(-r));
+		return -1;
+	}
+	/* A named object is removed at exit (as QEMU's server does) unless
+	 * --keep-shm; one that failed start-up is removed only if ours. */
+	st->shm_created = o->shm_kind == IVSHMEM_SHM_POSIX && created;
+	return 0;
+}
+
+/* Daemon mode: fork and write the pid file. 0, or -1 after saying why
+ * (the launcher then sees the pipe close and exits 1). */
+static int become_daemon(struct state *st)
+{
+	int r;
+
+	if (st->opt.foreground)
+		return 0;
+	daemonize(&st->notify_fd);
+	r = write_pidfile(st->opt.pid_file);
+	if (r < 0) {
+		g_critical("cannot write the pid file %s: %s (choose another path with -p)",
+			   st->opt.pid_file, g_strerror(-r));
+		return -1;
+	}
+	st->pidfile_written = true;
+	return 0;
+}
+
+/* After the fork: libev's default loop must be made in the child. */
+static int start_loop(struct state *st)
+{
+	st->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!st->loop) {
+		g_critical("cannot initialise the event loop");
+		return -1;
+	}
+	ev_set_userdata(st->loop, st);
+	ev_init(&st->timer, timer_cb);
+	ev_signal_init(&st->sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&st->sigint, signal_cb, SIGINT);
+	ev_signal_start(st->loop, &st->sigterm);
+	ev_signal_start(st->loop, &st->sigint);
+	return 0;
+}
+
+/* The library's server takes the socket and the shared memory. */
+static int start_server(struct state *st)
+{
+	static const struct ivshmem_server_ops ops = {
 		.watch = lib_watch,
 		.timer = lib_timer,
 		.event = lib_event,
 		.log = lib_log,
 		.authorize = lib_authorize,
 	};
-	struct control_info ci = { 0 };
-	int listen_fd = -1, ctl_fd = -1, shm_fd = -1, notify_fd = -1, r;
-	int status = 1, activated;
-	bool pidfile_written = false;
-	const char *shm_arg;
-	char *activated_path = NULL, *status_text;
+	struct ivshmem_server_config cfg = {
+		.listen_fd = st->listen_fd,
+		.shm_fd = st->shm_fd,
+		.vectors = st->opt.vectors,
+		.max_peers = st->opt.max_peers,
+		.queue_limit = st->opt.queue_limit,
+	};
+	int r = ivshmem_server_new(&cfg, &ops, st, &st->srv);
 
-	r = options_parse(argc, argv, &st.opt);
-	if (r != OPTIONS_RUN)
-		return r == OPTIONS_EXIT_OK ? 0 : 1;
-
-	clock_gettime(CLOCK_REALTIME, &ci.started);
-	clock_gettime(CLOCK_MONOTONIC, &ci.started_mono);
-	log_verbose = st.opt.verbose;
-	g_log_set_writer_func(log_writer, NULL, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
-
-	if (st.opt.size_rounded)
-		g_message("shared memory size %" PRIu64 " rounded up to %" PRIu64
-			  " (a power of two, as ivshmem-doorbell needs; --exact-size keeps it)",
-			  st.opt.size_requested, st.opt.size);
-
-	/* The socket first: if another server owns it, touch nothing. One
-	 * that systemd passed is systemd's: used as it is, never removed. */
-	activated = systemd_listen_socket(&listen_fd, &activated_path);
-	if (activated < 0)
-		goto fail;
-	if (activated) {
-		if (use_activated_socket(&st, activated_path) < 0)
-			goto fail;
-	} else if (st.opt.socket_perm) {
-		r = listen_private(st.opt.socket_path, st.opt.socket_mode,
-				   &listen_fd);
-	} else {
-		r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
-	}
-	if (!activated && r < 0) {
-		listen_failed("the socket", st.opt.socket_path, r, "-S");
-		goto fail;
-	}
-	st.socket_created = !activated;
-	if (!activated && st.opt.socket_perm &&
-	    set_socket_perm(st.opt.socket_path, "the socket",
-			    st.opt.socket_mode, st.opt.socket_owner,
-			    st.opt.socket_uid, st.opt.socket_group,
-			    st.opt.socket_gid) < 0)
-		goto fail;
-	if (st.opt.control_path && listen_control(&st, &ctl_fd) < 0)
-		goto fail;
-
-	shm_arg = st.opt.shm_kind == IVSHMEM_SHM_DIR ? st.opt.shm_dir :
-						       st.opt.shm_name;
-	int created = 0;
-
-	r = ivshmem_shm_open(st.opt.shm_kind, shm_arg, st.opt.size, &shm_fd,
-			     &created);
-	if (r == -EEXIST && st.opt.shm_kind == IVSHMEM_SHM_POSIX) {
-		g_critical("the shm object %s already exists with a size other than %" PRIu64
-			   " bytes and may be in use: give its size with -l, or remove /dev/shm/%s if nothing uses it",
-			   st.opt.shm_name, st.opt.size,
-			   st.opt.shm_name + (st.opt.shm_name[0] == '/'));
-		goto fail;
-	}
-	if (r < 0) {
-		g_critical("cannot create the shared memory (%s%s%s, %" PRIu64
-			   " bytes): %s", shm_kind_name(st.opt.shm_kind),
-			   shm_arg && st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
-			   st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? shm_arg : "",
-			   st.opt.size, g_strerror(-r));
-		goto fail;
-	}
-	/* A named object is removed at exit (as QEMU's server does) unless
-	 * --keep-shm; one that failed start-up is removed only if ours. */
-	st.shm_created = st.opt.shm_kind == IVSHMEM_SHM_POSIX && created;
-
-	if (!st.opt.foreground) {
-		daemonize(&notify_fd);
-		r = write_pidfile(st.opt.pid_file);
-		if (r < 0) {
-			g_critical("cannot write the pid file %s: %s (choose another path with -p)",
-				   st.opt.pid_file, g_strerror(-r));
-			/* the launcher sees the pipe close and exits 1 */
-			goto fail;
-		}
-		pidfile_written = true;
-	}
-
-	st.loop = ev_default_loop(EVFLAG_AUTO);
-	if (!st.loop) {
-		g_critical("cannot initialise the event loop");
-		goto fail;
-	}
-	ev_set_userdata(st.loop, &st);
-	ev_init(&st.timer, timer_cb);
-	ev_signal_init(&st.sigterm, signal_cb, SIGTERM);
-	ev_signal_init(&st.sigint, signal_cb, SIGINT);
-	ev_signal_start(st.loop, &st.sigterm);
-	ev_signal_start(st.loop, &st.sigint);
-
-	cfg.listen_fd = listen_fd;
-	cfg.shm_fd = shm_fd;
-	cfg.vectors = st.opt.vectors;
-	cfg.max_peers = st.opt.max_peers;
-	cfg.queue_limit = st.opt.queue_limit;
-	r = ivshmem_server_new(&cfg, &ops, &st, &st.srv);
 	if (r < 0) {
 		g_critical("cannot start the server: %s", g_strerror(-r));
-		goto fail;
+		return -1;
 	}
-	listen_fd = shm_fd = -1;
+	st->listen_fd = st->shm_fd = -1;
+	return 0;
+}
 
-	if (ctl_fd >= 0) {
-		ci.socket_path = st.opt.socket_path;
-		ci.control_path = st.opt.control_path;
-		ci.shm_kind = st.opt.shm_kind;
-		ci.shm_name = shm_arg;
-		ci.shm_size = st.opt.size;
-		ci.max_peers = st.opt.max_peers;
-		ci.queue_limit = st.opt.queue_limit;
-		r = control_new(st.loop, st.srv, &ci, ctl_fd, &st.ctl);
-		if (r < 0) {
-			g_critical("cannot start the control socket: %s",
-				   g_strerror(-r));
-			goto fail;
-		}
-		ctl_fd = -1;
+/* The control socket's server, when there is one. */
+static int start_control(struct state *st)
+{
+	const struct options *o = &st->opt;
+	struct control_info ci = {
+		.socket_path = o->socket_path,
+		.control_path = o->control_path,
+		.shm_kind = o->shm_kind,
+		.shm_name = st->shm_arg,
+		.shm_size = o->size,
+		.max_peers = o->max_peers,
+		.queue_limit = o->queue_limit,
+		.started = st->started,
+		.started_mono = st->started_mono,
+	};
+	int r;
+
+	if (st->ctl_fd < 0)
+		return 0;
+	r = control_new(st->loop, st->srv, &ci, st->ctl_fd, &st->ctl);
+	if (r < 0) {
+		g_critical("cannot start the control socket: %s",
+			   g_strerror(-r));
+		return -1;
 	}
+	st->ctl_fd = -1;
+	return 0;
+}
 
-	/* Every socket listens: peers and ivshmem-ctl can connect. */
-	status_text = describe(&st, shm_arg);
+/* In the foreground: what is served and how QEMU attaches. */
+static void print_banner(const struct state *st)
+{
+	const struct options *o = &st->opt;
+
+	fprintf(stderr,
+		"ivshmem-server: listening on %s (%s%s%s, %" PRIu64 " bytes, %u vector%s)\n"
+		"ivshmem-server: attach QEMU with:\n"
+		"  -chardev socket,path=%s,id=ivshmem0 -device ivshmem-doorbell,chardev=ivshmem0,vectors=%u\n",
+		o->socket_path, shm_kind_name(o->shm_kind),
+		o->shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
+		o->shm_kind != IVSHMEM_SHM_MEMFD ? st->shm_arg : "",
+		o->size, o->vectors, o->vectors == 1 ? "" : "s",
+		o->socket_path, o->vectors);
+	if (o->control_path)
+		fprintf(stderr,
+			"ivshmem-server: control socket %s (mode %s; ivshmem-ctl uses it)\n",
+			o->control_path, o->control_group ? "0660" : "0600");
+}
+
+/* Every socket listens: peers and ivshmem-ctl can connect. Tell systemd,
+ * and the user (foreground) or the launcher (daemon mode). */
+static void announce(struct state *st)
+{
+	char *status_text = describe(st, st->shm_arg);
+	char ok = 0;
+
 	systemd_notify_ready(status_text);
 	g_free(status_text);
-
-	if (st.opt.foreground) {
-		fprintf(stderr,
-			"ivshmem-server: listening on %s (%s%s%s, %" PRIu64 " bytes, %u vector%s)\n"
-			"ivshmem-server: attach QEMU with:\n"
-			"  -chardev socket,path=%s,id=ivshmem0 -device ivshmem-doorbell,chardev=ivshmem0,vectors=%u\n",
-			st.opt.socket_path, shm_kind_name(st.opt.shm_kind),
-			st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? " " : "",
-			st.opt.shm_kind != IVSHMEM_SHM_MEMFD ? shm_arg : "",
-			st.opt.size, st.opt.vectors,
-			st.opt.vectors == 1 ? "" : "s",
-			st.opt.socket_path, st.opt.vectors);
-		if (st.opt.control_path)
-			fprintf(stderr,
-				"ivshmem-server: control socket %s (mode %s; ivshmem-ctl uses it)\n",
-				st.opt.control_path,
-				st.opt.control_group ? "0660" : "0600");
-	} else {
-		char ok = 0;
-
-		log_syslog = true;
-		openlog("ivshmem-server", LOG_PID, LOG_DAEMON);
-		detach_stdio();
-		if (write(notify_fd, &ok, 1) != 1) {
-			/* the launcher is gone: keep serving */
-		}
-		close(notify_fd);
-		notify_fd = -1;
+	if (st->opt.foreground) {
+		print_banner(st);
+		return;
 	}
+	log_syslog = true;
+	openlog("ivshmem-server", LOG_PID, LOG_DAEMON);
+	detach_stdio();
+	if (write(st->notify_fd, &ok, 1) != 1) {
+		/* the launcher is gone: keep serving */
+	}
+	close(st->notify_fd);
+	st->notify_fd = -1;
+}
 
-	ev_run(st.loop, 0);
+/* Until SIGTERM or SIGINT. */
+static void serve(struct state *st)
+{
+	ev_run(st->loop, 0);
 	systemd_notify_stopping("Stopping: closing every connection");
+	if (st->opt.keep_shm)
+		st->shm_created = false;
+	else if (st->opt.shm_kind == IVSHMEM_SHM_POSIX)
+		st->shm_created = true; /* remove it at a clean exit */
+}
 
-	if (st.opt.keep_shm)
-		st.shm_created = false;
-	else if (st.opt.shm_kind == IVSHMEM_SHM_POSIX)
-		st.shm_created = true; /* remove it at a clean exit */
-	status = 0;
-
-fail:
+/* Close and remove what start-up made; status 0 after serving. */
+static void teardown(struct state *st, int status)
+{
 	if (status != 0) {
-		status_text = g_strdup_printf("Failed to start: %s",
-					      log_last_error ? log_last_error :
-							       "see the log");
+		char *status_text = g_strdup_printf("Failed to start: %s",
+						    log_last_error ?
+						    log_last_error :
+						    "see the log");
+
 		systemd_notify_status(status_text);
 		g_free(status_text);
 	}
 	/* Before the server: it sends the server's shm fd. */
-	control_free(st.ctl);
-	st.ctl = NULL;
-	ivshmem_server_free(st.srv);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	if (ctl_fd >= 0)
-		close(ctl_fd);
-	if (shm_fd >= 0)
-		close(shm_fd);
-	cleanup_files(&st);
-	if (pidfile_written)
-		unlink(st.opt.pid_file);
-	for (unsigned i = 0; i < st.io_cap; i++)
-		g_free(st.io[i]);
-	g_free(st.io);
-	if (st.loop)
-		ev_loop_destroy(st.loop);
-	options_free(&st.opt);
+	control_free(st->ctl);
+	st->ctl = NULL;
+	ivshmem_server_free(st->srv);
+	if (st->listen_fd >= 0)
+		close(st->listen_fd);
+	if (st->ctl_fd >= 0)
+		close(st->ctl_fd);
+	if (st->shm_fd >= 0)
+		close(st->shm_fd);
+	cleanup_files(st);
+	if (st->pidfile_written)
+		unlink(st->opt.pid_file);
+	for (unsigned i = 0; i < st->io_cap; i++)
+		g_free(st->io[i]);
+	g_free(st->io);
+	if (st->loop)
+		ev_loop_destroy(st->loop);
+	options_free(&st->opt);
 	g_free(log_last_error);
 	log_last_error = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct state st = {
+		.listen_fd = -1, .ctl_fd = -1, .shm_fd = -1, .notify_fd = -1,
+	};
+	int status = 1, r;
+
+	r = options_parse(argc, argv, &st.opt);
+	if (r != OPTIONS_RUN)
+		return r == OPTIONS_EXIT_OK ? 0 : 1;
+	prepare_process(&st);
+	if (open_sockets(&st) == 0 && open_shm(&st) == 0 &&
+	    become_daemon(&st) == 0 && start_loop(&st) == 0 &&
+	    start_server(&st) == 0 && start_control(&st) == 0) {
+		announce(&st);
+		serve(&st);
+		status = 0;
+	}
+	teardown(&st, status);
 	return status;
 }

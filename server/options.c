@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include <glib.h>
 
+#include "cli.h"
 #include "config.h"
 #include "options.h"
 
@@ -74,7 +76,7 @@ static void usage(void)
 "  -F, --foreground       do not daemonize (log to stderr)\n"
 "  -p, --pidfile=PATH     pid file, written in daemon mode only and removed\n"
 "                         at exit (default " DEFAULT_PID_FILE ")\n"
-"  -S, --socket=PATH      listening socket (default " DEFAULT_SOCKET_PATH ")\n"
+"  -S, --socket=PATH      listening socket (default " CLI_DEFAULT_SOCKET ")\n"
 "      --socket-owner=USER\n"
 "                         give the socket to USER (a name or a number)\n"
 "      --socket-group=GROUP\n"
@@ -91,14 +93,16 @@ static void usage(void)
 "                         before they receive anything, with a warning.\n"
 "                         Supplementary groups are not seen. Default:\n"
 "                         everyone who can connect to the socket\n"
-"  -M, --shm-name=NAME    POSIX shm object NAME (default " DEFAULT_SHM_NAME ");\n"
+"  -M, --shm-name=NAME    POSIX shm object NAME (default " CLI_DEFAULT_SHM_NAME ");\n"
 "                         an existing one of the same size is reused, so\n"
 "                         its content survives a restart; one of another\n"
 "                         size is refused, never resized\n"
 "  -m, --shm-dir=DIR      use an unlinked file in DIR instead (hugetlbfs)\n"
 "      --memfd            use an anonymous memfd sealed against resizing\n"
-"  -l, --size=SIZE        shared memory size, with K, M, G or T suffix\n"
-"                         (default 4M); rounded up to a power of two\n"
+"  -l, --size=SIZE        shared memory size in bytes (or 0x hex), with an\n"
+"                         optional K, M, G, T, P or E suffix (powers of\n"
+"                         1024; KiB, MiB, ... too; default 4M); rounded\n"
+"                         up to a power of two\n"
 "      --exact-size       keep SIZE as given (ivshmem-flat takes any size;\n"
 "                         ivshmem-doorbell needs a power of two)\n"
 "  -n, --vectors=N        interrupt vectors per peer, 1..%d (default %d)\n"
@@ -110,7 +114,7 @@ static void usage(void)
 "      --keep-shm         do not remove the POSIX shm object at exit\n"
 "      --control=PATH     control socket for ivshmem-ctl: server info, the\n"
 "                         peer list, ring or disconnect a peer, events\n"
-"                         (default: the socket path with " CONTROL_SUFFIX " appended);\n"
+"                         (default: the socket path with " CLI_CONTROL_SUFFIX " appended);\n"
 "                         mode 0600, so only the server's user may use it\n"
 "      --control-group=GROUP\n"
 "                         let GROUP (a name or a number) use the control\n"
@@ -124,55 +128,8 @@ static void usage(void)
 "\n"
 "Exit status: 0 after a clean shutdown (in daemon mode: once the server is\n"
 "serving), 1 on any error.\n",
-	       IVSHMEM_MAX_VECTORS, DEFAULT_VECTORS, IVSHMEM_MAX_PEERS,
+	       IVSHMEM_MAX_VECTORS, CLI_DEFAULT_VECTORS, IVSHMEM_MAX_PEERS,
 	       IVSHMEM_MAX_PEERS, IVSHMEM_DEFAULT_QUEUE_LIMIT);
-}
-
-int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || !(*s >= '0' && *s <= '9'))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	case 't': case 'T': shift = 40; break;
-	case 'p': case 'P': shift = 50; break;
-	case 'e': case 'E': shift = 60; break;
-	default: return -EINVAL;
-	}
-	if (*end && end[1] != '\0')
-		return -EINVAL;
-	if (v == 0)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || !(*s >= '0' && *s <= '9'))
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -ERANGE;
-	*out = (unsigned)v;
-	return 0;
 }
 
 /* A numeric user or group ID. 0 or -ENOENT. */
@@ -318,231 +275,326 @@ static const char *bad_option(int c, const char *arg)
 	return msg;
 }
 
-#define fail(...) do { \
-	fprintf(stderr, "ivshmem-server: " __VA_ARGS__); \
-	fputs("\nTry 'ivshmem-server --help' for more information.\n", stderr); \
-	options_free(o); \
-	return OPTIONS_EXIT_ERR; \
-} while (0)
+/* Say why the command line is refused, and where to look:
+ * OPTIONS_EXIT_ERR. */
+static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
-int options_parse(int argc, char **argv, struct options *o)
+static int fail(const char *fmt, ...)
 {
-	const size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
-	bool no_control = false, mode_given = false;
-	int c;
+	va_list ap;
 
+	fputs("ivshmem-server: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'ivshmem-server --help' for more information.\n", stderr);
+	return OPTIONS_EXIT_ERR;
+}
+
+/* What the command line says beyond struct options, for the checks after
+ * it has been read. */
+struct given {
+	bool no_control;        /* the last of --control, --no-control */
+	bool mode;              /* --socket-mode */
+};
+
+static void set_defaults(struct options *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->pid_file = g_strdup(DEFAULT_PID_FILE);
-	o->socket_path = g_strdup(DEFAULT_SOCKET_PATH);
-	o->shm_name = g_strdup(DEFAULT_SHM_NAME);
+	o->socket_path = g_strdup(CLI_DEFAULT_SOCKET);
+	o->shm_name = g_strdup(CLI_DEFAULT_SHM_NAME);
 	o->shm_kind = IVSHMEM_SHM_POSIX;
-	o->size_requested = DEFAULT_SHM_SIZE;
-	o->vectors = DEFAULT_VECTORS;
+	o->size_requested = CLI_DEFAULT_SHM_SIZE;
+	o->vectors = CLI_DEFAULT_VECTORS;
 	o->max_peers = IVSHMEM_MAX_PEERS;
 	o->queue_limit = IVSHMEM_DEFAULT_QUEUE_LIMIT;
+}
+
+/* -l, -n, --max-peers, --queue-limit: the grammar of cli.h. The size
+ * fits an off_t (ftruncate's), checked again after rounding. */
+static int take_number(struct options *o, int c, const char *arg)
+{
+	g_autofree char *error = NULL;
+	int r;
+
+	switch (c) {
+	case 'l':
+		r = cli_parse_size("size", arg, 1, INT64_MAX,
+				   &o->size_requested, &error);
+		break;
+	case 'n':
+		r = cli_parse_uint("vector count", arg, 1,
+				   IVSHMEM_MAX_VECTORS, &o->vectors, &error);
+		break;
+	case OPT_MAX_PEERS:
+		r = cli_parse_uint("peer limit", arg, 1, IVSHMEM_MAX_PEERS,
+				   &o->max_peers, &error);
+		break;
+	default: /* OPT_QUEUE_LIMIT */
+		r = cli_parse_uint("queue limit", arg, 1, 1u << 24,
+				   &o->queue_limit, &error);
+		break;
+	}
+	return r < 0 ? fail("%s", error) : OPTIONS_RUN;
+}
+
+/* --allow-uid, --allow-gid. */
+static int take_allowed(struct options *o, const char *arg, bool groups)
+{
+	g_autofree char *bad = add_allowed(o, arg, groups);
+	const char *opt = groups ? "gid" : "uid";
+
+	if (!bad)
+		return OPTIONS_RUN;
+	if (!*bad)
+		return fail("an empty entry in '%s' for --allow-%s: give %s names or numbers separated by commas",
+			    arg, opt, groups ? "group" : "user");
+	return fail("unknown %s '%s' for --allow-%s: give %s",
+		    groups ? "group" : "user", bad, opt,
+		    groups ? "a group name from /etc/group or a numeric group ID" :
+			     "a user name from /etc/passwd or a numeric user ID");
+}
+
+/* Who may use the sockets: --control-group, --socket-owner,
+ * --socket-group, --socket-mode, --allow-uid, --allow-gid. */
+static int take_access(struct options *o, struct given *g, int c,
+		       const char *arg)
+{
+	switch (c) {
+	case OPT_CONTROL_GROUP:
+		if (parse_group(arg, &o->control_gid) < 0)
+			return fail("unknown group '%s' for --control-group: give a group name from /etc/group or a numeric group ID",
+				    arg);
+		replace(&o->control_group, arg);
+		break;
+	case OPT_SOCKET_OWNER:
+		if (parse_user(arg, &o->socket_uid) < 0)
+			return fail("unknown user '%s' for --socket-owner: give a user name from /etc/passwd or a numeric user ID",
+				    arg);
+		replace(&o->socket_owner, arg);
+		break;
+	case OPT_SOCKET_GROUP:
+		if (parse_group(arg, &o->socket_gid) < 0)
+			return fail("unknown group '%s' for --socket-group: give a group name from /etc/group or a numeric group ID",
+				    arg);
+		replace(&o->socket_group, arg);
+		break;
+	case OPT_SOCKET_MODE:
+		if (parse_mode(arg, &o->socket_mode) < 0)
+			return fail("invalid socket mode '%s' for --socket-mode: give octal permission bits from 0 to 0777 (for example 0660)",
+				    arg);
+		g->mode = true;
+		break;
+	default: /* OPT_ALLOW_UID, OPT_ALLOW_GID */
+		return take_allowed(o, arg, c == OPT_ALLOW_GID);
+	}
+	return OPTIONS_RUN;
+}
+
+/* One option from getopt_long: OPTIONS_RUN to go on, else the result. */
+static int take_option(struct options *o, struct given *g, int c,
+		       char **argv)
+{
+	switch (c) {
+	case 'h':
+		usage();
+		return OPTIONS_EXIT_OK;
+	case OPT_VERSION:
+		printf("ivshmem-server (libivshmem) %s\n", IVSHMEM_VERSION);
+		return OPTIONS_EXIT_OK;
+	case 'v':
+		o->verbose = true;
+		break;
+	case 'F':
+		o->foreground = true;
+		break;
+	case 'p':
+		if (!*optarg)
+			return fail("the pid file path (-p) is empty");
+		replace(&o->pid_file, optarg);
+		break;
+	case 'S':
+		replace(&o->socket_path, optarg);
+		break;
+	case 'M':
+		replace(&o->shm_name, optarg);
+		o->shm_kind = IVSHMEM_SHM_POSIX;
+		break;
+	case 'm':
+		replace(&o->shm_dir, optarg);
+		o->shm_kind = IVSHMEM_SHM_DIR;
+		break;
+	case OPT_MEMFD:
+		o->shm_kind = IVSHMEM_SHM_MEMFD;
+		break;
+	case 'l':
+	case 'n':
+	case OPT_MAX_PEERS:
+	case OPT_QUEUE_LIMIT:
+		return take_number(o, c, optarg);
+	case OPT_EXACT_SIZE:
+		o->exact_size = true;
+		break;
+	case OPT_KEEP_SHM:
+		o->keep_shm = true;
+		break;
+	case OPT_CONTROL:
+		if (!*optarg)
+			return fail("the control socket path (--control) is empty");
+		replace(&o->control_path, optarg);
+		g->no_control = false;
+		break;
+	case OPT_NO_CONTROL:
+		g->no_control = true;
+		break;
+	case OPT_CONTROL_GROUP:
+	case OPT_SOCKET_OWNER:
+	case OPT_SOCKET_GROUP:
+	case OPT_SOCKET_MODE:
+	case OPT_ALLOW_UID:
+	case OPT_ALLOW_GID:
+		return take_access(o, g, c, optarg);
+	default:
+		return fail("%s", bad_option(c, argv[optind - 1]));
+	}
+	return OPTIONS_RUN;
+}
+
+static int read_options(int argc, char **argv, struct options *o,
+			struct given *g)
+{
+	int c, r;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hvFp:S:M:m:l:n:", long_options,
 				NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage();
-			options_free(o);
-			return OPTIONS_EXIT_OK;
-		case OPT_VERSION:
-			printf("ivshmem-server (libivshmem) %s\n", IVSHMEM_VERSION);
-			options_free(o);
-			return OPTIONS_EXIT_OK;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'F':
-			o->foreground = true;
-			break;
-		case 'p':
-			if (!*optarg)
-				fail("the pid file path (-p) is empty");
-			replace(&o->pid_file, optarg);
-			break;
-		case 'S':
-			replace(&o->socket_path, optarg);
-			break;
-		case 'M':
-			replace(&o->shm_name, optarg);
-			o->shm_kind = IVSHMEM_SHM_POSIX;
-			break;
-		case 'm':
-			replace(&o->shm_dir, optarg);
-			o->shm_kind = IVSHMEM_SHM_DIR;
-			break;
-		case OPT_MEMFD:
-			o->shm_kind = IVSHMEM_SHM_MEMFD;
-			break;
-		case 'l': {
-			int r = parse_size(optarg, &o->size_requested);
-
-			if (r == -ERANGE)
-				fail("size '%s' is too large", optarg);
-			if (r < 0)
-				fail("invalid size '%s': give a positive number of bytes, optionally with a K, M, G or T suffix (for example 4M)",
-				     optarg);
-			break;
-		}
-		case 'n':
-			if (parse_uint(optarg, 1, IVSHMEM_MAX_VECTORS,
-				       &o->vectors) < 0)
-				fail("invalid vector count '%s': give a number from 1 to %d",
-				     optarg, IVSHMEM_MAX_VECTORS);
-			break;
-		case OPT_EXACT_SIZE:
-			o->exact_size = true;
-			break;
-		case OPT_MAX_PEERS:
-			if (parse_uint(optarg, 1, IVSHMEM_MAX_PEERS,
-				       &o->max_peers) < 0)
-				fail("invalid peer limit '%s': give a number from 1 to %d",
-				     optarg, IVSHMEM_MAX_PEERS);
-			break;
-		case OPT_QUEUE_LIMIT:
-			if (parse_uint(optarg, 1, 1u << 24, &o->queue_limit) < 0)
-				fail("invalid queue limit '%s': give a number from 1 to %u",
-				     optarg, 1u << 24);
-			break;
-		case OPT_KEEP_SHM:
-			o->keep_shm = true;
-			break;
-		case OPT_CONTROL:
-			if (!*optarg)
-				fail("the control socket path (--control) is empty");
-			replace(&o->control_path, optarg);
-			no_control = false;
-			break;
-		case OPT_NO_CONTROL:
-			no_control = true;
-			break;
-		case OPT_CONTROL_GROUP:
-			if (parse_group(optarg, &o->control_gid) < 0)
-				fail("unknown group '%s' for --control-group: give a group name from /etc/group or a numeric group ID",
-				     optarg);
-			replace(&o->control_group, optarg);
-			break;
-		case OPT_SOCKET_OWNER:
-			if (parse_user(optarg, &o->socket_uid) < 0)
-				fail("unknown user '%s' for --socket-owner: give a user name from /etc/passwd or a numeric user ID",
-				     optarg);
-			replace(&o->socket_owner, optarg);
-			break;
-		case OPT_SOCKET_GROUP:
-			if (parse_group(optarg, &o->socket_gid) < 0)
-				fail("unknown group '%s' for --socket-group: give a group name from /etc/group or a numeric group ID",
-				     optarg);
-			replace(&o->socket_group, optarg);
-			break;
-		case OPT_SOCKET_MODE:
-			if (parse_mode(optarg, &o->socket_mode) < 0)
-				fail("invalid socket mode '%s' for --socket-mode: give octal permission bits from 0 to 0777 (for example 0660)",
-				     optarg);
-			mode_given = true;
-			break;
-		case OPT_ALLOW_UID:
-		case OPT_ALLOW_GID: {
-			bool groups = c == OPT_ALLOW_GID;
-			char *bad = add_allowed(o, optarg, groups);
-
-			if (bad) {
-				char msg[512];
-
-				if (!*bad)
-					snprintf(msg, sizeof(msg),
-						 "an empty entry in '%s' for --allow-%s: give %s names or numbers separated by commas",
-						 optarg, groups ? "gid" : "uid",
-						 groups ? "group" : "user");
-				else
-					snprintf(msg, sizeof(msg),
-						 "unknown %s '%s' for --allow-%s: give %s",
-						 groups ? "group" : "user", bad,
-						 groups ? "gid" : "uid",
-						 groups ? "a group name from /etc/group or a numeric group ID" :
-							  "a user name from /etc/passwd or a numeric user ID");
-				g_free(bad);
-				fail("%s", msg);
-			}
-			break;
-		}
-		default:
-			fail("%s", bad_option(c, argv[optind - 1]));
-		}
+		r = take_option(o, g, c, argv);
+		if (r != OPTIONS_RUN)
+			return r;
 	}
 	if (optind < argc)
-		fail("unexpected argument '%s'", argv[optind]);
+		return fail("unexpected argument '%s'", argv[optind]);
+	return OPTIONS_RUN;
+}
+
+/* -S, made absolute for the daemon, fits a UNIX socket address. */
+static int check_socket_path(struct options *o)
+{
+	const size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
 
 	if (!*o->socket_path)
-		fail("the socket path (-S) is empty");
+		return fail("the socket path (-S) is empty");
 	if (!o->foreground) {
 		make_absolute(&o->socket_path);
 		make_absolute(&o->pid_file);
 	}
 	if (strlen(o->socket_path) > sun_max)
-		fail("socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
-		     o->socket_path, strlen(o->socket_path), sun_max);
+		return fail("socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
+			    o->socket_path, strlen(o->socket_path), sun_max);
+	return OPTIONS_RUN;
+}
 
-	if (no_control) {
+/* The control socket: none, the default after -S is known (absolute when
+ * it is), or --control, which must fit and not be the peer socket. */
+static int check_control_path(struct options *o, const struct given *g)
+{
+	const size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	g_autofree char *a = NULL, *b = NULL;
+
+	if (g->no_control) {
 		if (o->control_group)
-			fail("--control-group needs a control socket: drop --no-control or --control-group");
+			return fail("--control-group needs a control socket: drop --no-control or --control-group");
 		g_free(o->control_path);
 		o->control_path = NULL;
-	} else if (!o->control_path) {
-		/* After -S is known, and absolute when it is. */
-		o->control_path = g_strconcat(o->socket_path, CONTROL_SUFFIX,
-					      NULL);
-		if (strlen(o->control_path) > sun_max)
-			fail("the control socket path '%s' (the socket path with " CONTROL_SUFFIX " appended) is too long: it has %zu bytes and a UNIX socket path can have at most %zu; choose a shorter one with --control, or give --no-control",
-			     o->control_path, strlen(o->control_path), sun_max);
-	} else {
-		char *a, *b;
-		bool same;
-
-		if (!o->foreground)
-			make_absolute(&o->control_path);
-		if (strlen(o->control_path) > sun_max)
-			fail("control socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
-			     o->control_path, strlen(o->control_path), sun_max);
-		a = g_canonicalize_filename(o->control_path, NULL);
-		b = g_canonicalize_filename(o->socket_path, NULL);
-		same = strcmp(a, b) == 0;
-		g_free(a);
-		g_free(b);
-		if (same)
-			fail("the control socket (--control) cannot be the peer socket %s: choose another path",
-			     o->socket_path);
+		return OPTIONS_RUN;
 	}
-	if (o->shm_kind == IVSHMEM_SHM_POSIX &&
-	    (!*o->shm_name || strchr(o->shm_name + (o->shm_name[0] == '/'), '/') ||
-	     !o->shm_name[o->shm_name[0] == '/']))
-		fail("invalid shm name '%s': give a name without '/' (for example ivshmem)",
-		     o->shm_name);
+	if (!o->control_path) {
+		o->control_path = g_strconcat(o->socket_path,
+					      CLI_CONTROL_SUFFIX, NULL);
+		if (strlen(o->control_path) > sun_max)
+			return fail("the control socket path '%s' (the socket path with " CLI_CONTROL_SUFFIX " appended) is too long: it has %zu bytes and a UNIX socket path can have at most %zu; choose a shorter one with --control, or give --no-control",
+				    o->control_path, strlen(o->control_path),
+				    sun_max);
+		return OPTIONS_RUN;
+	}
+	if (!o->foreground)
+		make_absolute(&o->control_path);
+	if (strlen(o->control_path) > sun_max)
+		return fail("control socket path '%s' is too long: it has %zu bytes and a UNIX socket path can have at most %zu",
+			    o->control_path, strlen(o->control_path), sun_max);
+	a = g_canonicalize_filename(o->control_path, NULL);
+	b = g_canonicalize_filename(o->socket_path, NULL);
+	if (strcmp(a, b) == 0)
+		return fail("the control socket (--control) cannot be the peer socket %s: choose another path",
+			    o->socket_path);
+	return OPTIONS_RUN;
+}
 
+static int check_shm_name(const struct options *o)
+{
+	const char *n = o->shm_name + (o->shm_name[0] == '/');
+
+	if (o->shm_kind == IVSHMEM_SHM_POSIX &&
+	    (!*o->shm_name || strchr(n, '/') || !*n))
+		return fail("invalid shm name '%s': give a name without '/' (for example ivshmem)",
+			    o->shm_name);
+	return OPTIONS_RUN;
+}
+
+/* What will be created: the size asked for, rounded up to a power of two
+ * unless --exact-size (ivshmem-doorbell needs one). */
+static int settle_size(struct options *o)
+{
 	o->size = o->size_requested;
 	if (!o->exact_size && (o->size & (o->size - 1))) {
 		if (o->size > (UINT64_MAX >> 1) + 1)
-			fail("size '%" PRIu64 "' is too large to round up to a power of two",
-			     o->size);
+			return fail("size '%" PRIu64 "' is too large to round up to a power of two",
+				    o->size);
 		while (o->size & (o->size - 1))
 			o->size += o->size & -o->size;
 		o->size_rounded = true;
 	}
 	if (o->size > (uint64_t)INT64_MAX)
-		fail("size %" PRIu64 " is too large", o->size);
-	o->socket_perm = mode_given || o->socket_owner || o->socket_group;
-	if (o->socket_perm && !mode_given) {
-		/* A group is given the socket to use it, as with
-		 * --control-group; an owner alone changes no bits. */
-		mode_t mask = umask(0);
-
-		umask(mask);
-		o->socket_mode = o->socket_group ? 0660 : 0777 & ~mask;
-	}
+		return fail("size %" PRIu64 " is too large", o->size);
 	return OPTIONS_RUN;
+}
+
+/* The peer socket's mode when any of its permissions is asked for. */
+static void settle_socket_mode(struct options *o, const struct given *g)
+{
+	mode_t mask;
+
+	o->socket_perm = g->mode || o->socket_owner || o->socket_group;
+	if (!o->socket_perm || g->mode)
+		return;
+	/* A group is given the socket to use it, as with --control-group;
+	 * an owner alone changes no bits. */
+	mask = umask(0);
+	umask(mask);
+	o->socket_mode = o->socket_group ? 0660 : 0777 & ~mask;
+}
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+	struct given g = { 0 };
+	int r;
+
+	set_defaults(o);
+	r = read_options(argc, argv, o, &g);
+	if (r == OPTIONS_RUN)
+		r = check_socket_path(o);
+	if (r == OPTIONS_RUN)
+		r = check_control_path(o, &g);
+	if (r == OPTIONS_RUN)
+		r = check_shm_name(o);
+	if (r == OPTIONS_RUN)
+		r = settle_size(o);
+	if (r == OPTIONS_RUN)
+		settle_socket_mode(o, &g);
+	else
+		options_free(o);
+	return r;
 }
 
 bool options_allowed(const struct options *o, uid_t uid, gid_t gid)

@@ -6,14 +6,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cli.h"
 #include "ivshmem.h"
 
-#define DEFAULT_SOCKET_PATH "/tmp/ivshmem_socket"
-#define DEFAULT_SHM_NAME "ivshmem"
+/* The other defaults are the ones every program shares (cli.h). */
 #define DEFAULT_PID_FILE "/var/run/ivshmem-server.pid"
-#define DEFAULT_SHM_SIZE (4ull << 20)
-#define DEFAULT_VECTORS 1
-#define CONTROL_SUFFIX ".ctl"
 
 struct options {
 	bool verbose;
@@ -63,9 +60,5 @@ void options_free(struct options *o);
  * is without --allow-uid and --allow-gid; with either, only a listed uid
  * or a listed gid (root too). */
 bool options_allowed(const struct options *o, uid_t uid, gid_t gid);
-
-/* "4M" -> 4194304. K, M, G, T, P, E suffixes (powers of 1024), either
- * case. Returns 0 or -EINVAL (malformed, zero) / -ERANGE (too large). */
-int parse_size(const char *s, uint64_t *out);
 
 #endif

@@ -1231,7 +1231,7 @@ START_TEST(test_usage)
 
 		ck_assert_int_eq(run(&c, a), 2);
 		ck_assert_str_eq(proc_stderr(&c),
-				 "ivshmem-ctl: invalid offset 'q': give a number (decimal, or hexadecimal with 0x), optionally with K, M, G or T\n"
+				 "ivshmem-ctl: invalid offset 'q': give a number (decimal, or hexadecimal with 0x) with an optional K, M, G, T, P or E suffix (powers of 1024; or KiB, MiB, ..., or B), for example 4M\n"
 				 "Try 'ivshmem-ctl dump --help' for more information.\n");
 		proc_free(&c);
 	}

@@ -54,8 +54,9 @@ static void size_help(void)
 	printf(
 "\n"
 "Offsets and lengths are decimal, or hexadecimal with 0x, optionally\n"
-"followed by K, M, G or T (KiB, MiB, GiB, TiB: 4K is 4096). They are\n"
-"checked against the size of the shared memory.\n");
+"followed by K, M, G, T, P or E (powers of 1024: 4K is 4096; KiB, MiB,\n"
+"... and B too), as every ivshmem program reads sizes. They are checked\n"
+"against the size of the shared memory.\n");
 }
 
 static void shm_exit_help(void)
@@ -141,12 +142,7 @@ static const struct option write_options[] = {
 
 static int bad_number(const char *command, const char *what, const char *s)
 {
-	char *shown = ctl_shorten(s);
-	int r = ctl_usage_error(command, "invalid %s '%s': give a number (decimal, or hexadecimal with 0x), optionally with K, M, G or T",
-				what, shown);
-
-	g_free(shown);
-	return r;
+	return ctl_size_usage_error(command, what, s, UINT64_MAX);
 }
 
 /* CTL_EXIT_OK to run, -1 after --help, else the status to exit with. */

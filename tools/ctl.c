@@ -2,8 +2,8 @@
 /*
  * ivshmem-ctl [GLOBAL OPTION]... COMMAND [ARG]...: the command line tool.
  * This file parses the global options, dispatches to a command and holds
- * what the commands share: error messages, number parsing, the clock, and
- * the library peer's ID list and log.
+ * what the commands share: error messages, number parsing (in cli.h's
+ * grammar), the clock, and the library peer's ID list and log.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -191,82 +191,50 @@ int ctl_signalfd(void)
 
 int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	int base = 10;
-	uint64_t v = 0;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-		if (!*s)
-			return -EINVAL;
-	}
-	for (; *s; s++) {
-		int d = g_ascii_xdigit_value(*s);
-
-		if (d < 0 || d >= base)
-			return -EINVAL;
-		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-			return -ERANGE;
-		v = v * (uint64_t)base + (uint64_t)d;
-	}
-	if (v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
+	return cli_parse_u64("number", s, 0, max, out, NULL);
 }
 
 int ctl_parse_size(const char *s, uint64_t max, uint64_t *out)
 {
-	static const char units[] = "KMGT";
-	const char *end, *u;
-	char *num;
-	uint64_t v;
-	int shift = 0, r;
-
-	if (!s || !*s)
-		return -EINVAL;
-	/* The number ends at the first letter that is a unit (none is a
-	 * hex digit). */
-	for (end = s; *end && !strchr(units, g_ascii_toupper(*end)); end++)
-		;
-	if (*end) {
-		u = strchr(units, g_ascii_toupper(*end));
-		if (g_ascii_strcasecmp(end + 1, "") != 0 &&
-		    g_ascii_strcasecmp(end + 1, "iB") != 0)
-			return -EINVAL;
-		shift = 10 * (int)(u - units + 1);
-	}
-	num = g_strndup(s, (gsize)(end - s));
-	r = ctl_parse_u64(num, UINT64_MAX, &v);
-	g_free(num);
-	if (r < 0)
-		return r;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	v <<= shift;
-	if (v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
+	return cli_parse_size("size", s, 0, max, out, NULL);
 }
 
 int ctl_parse_seconds(const char *s, double *out)
 {
-	char *end;
+	return cli_parse_seconds("time", s, out, NULL);
+}
+
+int ctl_u64_usage_error(const char *command, const char *what,
+			const char *s, uint64_t max)
+{
+	g_autofree char *error = NULL;
+	uint64_t v;
+
+	if (cli_parse_u64(what, s, 0, max, &v, &error) == 0)
+		error = g_strdup_printf("invalid %s", what);
+	return ctl_usage_error(command, "%s", error);
+}
+
+int ctl_size_usage_error(const char *command, const char *what,
+			 const char *s, uint64_t max)
+{
+	g_autofree char *error = NULL;
+	uint64_t v;
+
+	if (cli_parse_size(what, s, 0, max, &v, &error) == 0)
+		error = g_strdup_printf("invalid %s", what);
+	return ctl_usage_error(command, "%s", error);
+}
+
+int ctl_seconds_usage_error(const char *command, const char *what,
+			    const char *s)
+{
+	g_autofree char *error = NULL;
 	double v;
 
-	if (!(*s >= '0' && *s <= '9') && *s != '.')
-		return -EINVAL;
-	errno = 0;
-	v = g_ascii_strtod(s, &end);
-	/* Up to a year: poll() takes an int of milliseconds per call
-	 * anyway, and the deadline must not overflow. */
-	if (errno || *end || !isfinite(v) || v <= 0 || v > 365 * 86400.0)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	if (cli_parse_seconds(what, s, &v, &error) == 0)
+		error = g_strdup_printf("invalid %s", what);
+	return ctl_usage_error(command, "%s", error);
 }
 
 GByteArray *ctl_parse_hex(const char *s)

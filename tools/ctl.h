@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 #include <glib.h>
+#include "cli.h"
 #include "json-line.h"
 
 /* The server's default socket (ivshmem-server -S, QEMU's too). */
-#define CTL_DEFAULT_SOCKET "/tmp/ivshmem_socket"
+#define CTL_DEFAULT_SOCKET CLI_DEFAULT_SOCKET
 
 /* Exit statuses, the same for every command. */
 enum {
@@ -78,16 +79,24 @@ int ctl_signalfd(void);
  * how; returns CTL_EXIT_USAGE. */
 int ctl_option_error(const char *command, int c, char **argv);
 
-/* A number: decimal, or hexadecimal with 0x; nothing else (no sign, no
- * spaces, no octal). 0, -EINVAL (malformed) or -ERANGE (above max). */
+/*
+ * What users type, in the grammar every program shares (cli.h):
+ * ctl_parse_u64 a NUMBER up to max, ctl_parse_size a SIZE up to max,
+ * ctl_parse_seconds SECONDS. 0, -EINVAL (not in the grammar) or -ERANGE
+ * (above max, or 0 seconds or more than a year).
+ */
 int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
-/* A size or offset: as ctl_parse_u64, optionally followed by K, M, G or
- * T (also KiB, MiB, GiB, TiB; any case): times 1024, 1024^2, ... 0,
- * -EINVAL or -ERANGE (above max, or overflowing). */
 int ctl_parse_size(const char *s, uint64_t max, uint64_t *out);
-/* A positive number of seconds, decimals allowed ("5", "0.5", ".3"), up
- * to a year. 0 or -EINVAL. */
 int ctl_parse_seconds(const char *s, double *out);
+/* The same sentence as the other programs for s refused as a WHAT
+ * ("offset", "timeout") by the parser above, as ctl_usage_error() says
+ * it: returns CTL_EXIT_USAGE. */
+int ctl_u64_usage_error(const char *command, const char *what,
+			const char *s, uint64_t max);
+int ctl_size_usage_error(const char *command, const char *what,
+			 const char *s, uint64_t max);
+int ctl_seconds_usage_error(const char *command, const char *what,
+			    const char *s);
 /* Hex digits, an even number of them, with an optional 0x: the bytes in
  * that order (deadbeef is de ad be ef). NULL when s is not that. */
 GByteArray *ctl_parse_hex(const char *s);

@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "common.h"
 
 /* A doorbell later than this is lost. */
@@ -91,6 +92,24 @@ struct opts {
 	unsigned vectors;
 	bool quiet;
 };
+
+#define PROG "bench-doorbell"
+
+/* arg as a WHAT in min..max (cli.h's grammar), or exit 2 saying why in
+ * the sentence every program uses. */
+static unsigned number_arg(const char *what, const char *arg, unsigned min,
+			   unsigned max)
+{
+	char *error = NULL;
+	unsigned v = 0;
+
+	if (cli_parse_uint(what, arg, min, max, &v, &error) < 0) {
+		fprintf(stderr, "%s: %s\n", PROG, error);
+		free(error);
+		exit(2);
+	}
+	return v;
+}
 
 static void usage(FILE *f, const char *prog)
 {
@@ -875,35 +894,21 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "i:w:r:n:qh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (parse_uint(optarg, 1, MAX_ITERATIONS,
-				       &o.iterations)) {
-				fprintf(stderr, "invalid --iterations '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.iterations = number_arg("iteration count", optarg,
+						  1, MAX_ITERATIONS);
 			break;
 		case 'w':
-			if (parse_uint(optarg, 0, MAX_ITERATIONS, &o.warmup)) {
-				fprintf(stderr, "invalid --warmup '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.warmup = number_arg("warm-up count", optarg,
+					      0, MAX_ITERATIONS);
 			warmup_set = true;
 			break;
 		case 'r':
-			if (parse_uint(optarg, 1, MAX_ROUNDS, &o.rounds)) {
-				fprintf(stderr, "invalid --rounds '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.rounds = number_arg("round count", optarg,
+					      1, MAX_ROUNDS);
 			break;
 		case 'n':
-			if (parse_uint(optarg, 1, IVSHMEM_MAX_VECTORS,
-				       &o.vectors)) {
-				fprintf(stderr, "invalid --vectors '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.vectors = number_arg("vector count", optarg,
+					       1, IVSHMEM_MAX_VECTORS);
 			break;
 		case 'q':
 			o.quiet = true;

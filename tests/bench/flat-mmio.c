@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "ivshmem-flat.h"
 
 enum kind {
@@ -186,6 +187,22 @@ static int kind_of(const char *name)
 	return -1;
 }
 
+/* arg as a WHAT in min..max (cli.h's grammar), or exit 2 saying why in
+ * the sentence every program uses. */
+static uint64_t number_arg(const char *what, const char *arg, uint64_t min,
+			   uint64_t max)
+{
+	char *error = NULL;
+	uint64_t v = 0;
+
+	if (cli_parse_u64(what, arg, min, max, &v, &error) < 0) {
+		fprintf(stderr, "bench-flat-mmio: %s\n", error);
+		free(error);
+		exit(2);
+	}
+	return v;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -207,9 +224,11 @@ int main(int argc, char **argv)
 
 	for (int a = 1; a < argc; a++) {
 		if (a + 1 < argc && !strcmp(argv[a], "--n"))
-			n = strtoull(argv[++a], NULL, 10);
+			n = number_arg("access count", argv[++a], 1,
+				       UINT64_MAX);
 		else if (a + 1 < argc && !strcmp(argv[a], "--rounds"))
-			rounds = (unsigned)strtoul(argv[++a], NULL, 10);
+			rounds = (unsigned)number_arg("round count", argv[++a],
+						      1, 64);
 		else if (a + 1 < argc && !strcmp(argv[a], "--only") &&
 			 (only = kind_of(argv[a + 1])) >= 0)
 			a++;

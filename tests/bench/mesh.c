@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "common.h"
 
 /* The server's default shared-memory size; the floor uses the same. */
@@ -55,6 +56,24 @@ struct opts {
 	unsigned vectors;
 	unsigned repeat;
 };
+
+#define PROG "bench-mesh"
+
+/* arg as a WHAT in min..max (cli.h's grammar), or exit 2 saying why in
+ * the sentence every program uses. */
+static unsigned number_arg(const char *what, const char *arg, unsigned min,
+			   unsigned max)
+{
+	char *error = NULL;
+	unsigned v = 0;
+
+	if (cli_parse_uint(what, arg, min, max, &v, &error) < 0) {
+		fprintf(stderr, "%s: %s\n", PROG, error);
+		free(error);
+		exit(2);
+	}
+	return v;
+}
 
 static void usage(FILE *f, const char *prog)
 {
@@ -792,26 +811,15 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:n:r:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_uint(optarg, 1, MAX_BENCH_PEERS, &o.peers)) {
-				fprintf(stderr, "invalid --peers '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.peers = number_arg("peer count", optarg,
+					     1, MAX_BENCH_PEERS);
 			break;
 		case 'n':
-			if (parse_uint(optarg, 1, IVSHMEM_MAX_VECTORS,
-				       &o.vectors)) {
-				fprintf(stderr, "invalid --vectors '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.vectors = number_arg("vector count", optarg,
+					       1, IVSHMEM_MAX_VECTORS);
 			break;
 		case 'r':
-			if (parse_uint(optarg, 1, 100, &o.repeat)) {
-				fprintf(stderr, "invalid --repeat '%s'\n",
-					optarg);
-				return 2;
-			}
+			o.repeat = number_arg("repeat count", optarg, 1, 100);
 			break;
 		case 'h':
 			usage(stdout, argv[0]);

@@ -43,10 +43,10 @@
 #include <unicorn/unicorn.h>
 
 #include "board.h"
+#include "cli.h"
 #include "ivshmem-flat-peer.h"
 
 #define PROG "ivshmem-flat-unicorn"
-#define DEFAULT_SOCKET "/tmp/ivshmem_socket"
 
 /* Instructions per slice: tens of microseconds (a slice also ends early,
  * at WFI for one). */
@@ -146,6 +146,15 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* usage_error() with a sentence of cli.h's (freed). */
+static int usage_error_free(char *msg)
+{
+	int r = usage_error("%s", msg);
+
+	free(msg);
+	return r;
+}
+
 static void usage(void)
 {
 	printf(
@@ -153,10 +162,11 @@ static void usage(void)
 "Run ARM Cortex-M3 firmware in the Unicorn engine with an ivshmem-flat\n"
 "device at QEMU's default addresses, joined to an ivshmem server as a peer.\n"
 "\n"
-"  -S, --socket=PATH      the server's socket (default " DEFAULT_SOCKET ")\n"
+"  -S, --socket=PATH      the server's socket (default " CLI_DEFAULT_SOCKET ")\n"
 "      --shm-size=SIZE    the device's shared-memory size, which must be the\n"
-"                         server's (QEMU's shmem-size); K, M or G suffix,\n"
-"                         a multiple of 4K (default 4M)\n"
+"                         server's (QEMU's shmem-size), a multiple of 4K;\n"
+"                         K, M, G, T, P or E suffix, powers of 1024, as\n"
+"                         ivshmem-server -l (default 4M)\n"
 "      --latched          latched mode: a real INTRSTATUS and INTRMASK and a\n"
 "                         level IRQ (default: QEMU's mode, which reads both\n"
 "                         as 0 and pulses the IRQ for every doorbell)\n"
@@ -165,7 +175,7 @@ static void usage(void)
 "                         minimal NVIC at 0xE000E000 (ISER0, ICER0, ISPR0,\n"
 "                         ICPR0, IABR0 bit 0); see Interrupts below\n"
 "      --timeout=SECONDS  exit with status 1 if the firmware has not exited\n"
-"                         after SECONDS (decimals allowed)\n"
+"                         after SECONDS (decimals allowed; or 500ms)\n"
 "  -v, --verbose          show the library's messages, doorbells and IRQ\n"
 "                         changes on standard error\n"
 "  -h, --help             show this help and exit\n"
@@ -203,49 +213,6 @@ static void usage(void)
 
 /* ---- options ------------------------------------------------------------- */
 
-/* Bytes with an optional K, M or G suffix (binary). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned shift = 0;
-	unsigned long long v;
-	char *end;
-
-	if (!(*s >= '0' && *s <= '9'))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	default: return -EINVAL;
-	}
-	if (*end && end[1])
-		return -EINVAL;
-	if (v == 0 || v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (!(*s >= '0' && *s <= '9') && *s != '.')
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !(v > 0) || v > 365 * 86400.0)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* EXIT_OK to run, -1 after --help, else the status to exit with. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -264,9 +231,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	 * and be whole Unicorn pages (1 KiB on M-profile; 4 KiB is also a
 	 * host page). */
 	const uint64_t max_shm = 0xE0000000u - IVSHMEM_FLAT_DEFAULT_SHM_BASE;
+	char *error = NULL;
 	int c;
 
-	o->socket = DEFAULT_SOCKET;
+	o->socket = CLI_DEFAULT_SOCKET;
 	o->shm_size = IVSHMEM_FLAT_DEFAULT_SHM_SIZE;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":S:vh", longopts, NULL)) != -1) {
@@ -282,9 +250,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 						   optarg, SUN_PATH_MAX - 1);
 			break;
 		case OPT_SHM_SIZE:
-			if (parse_size(optarg, &o->shm_size) < 0)
-				return usage_error("invalid size '%s' for --shm-size: give a positive number of bytes, optionally with a K, M or G suffix (for example 4M)",
-						   optarg);
+			if (cli_parse_size("size", optarg, 1, INT64_MAX,
+					   &o->shm_size, &error) < 0)
+				return usage_error_free(error);
 			if (o->shm_size % 4096 || o->shm_size > max_shm)
 				return usage_error("invalid size '%s' for --shm-size: give a multiple of 4K up to %" PRIu64 "M (the shared memory is mapped in whole pages below 0xE0000000)",
 						   optarg, max_shm >> 20);
@@ -296,9 +264,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->irq = true;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_seconds(optarg, &o->timeout) < 0)
-				return usage_error("invalid time '%s' for --timeout: give seconds above 0, for example 10 or 0.5",
-						   optarg);
+			if (cli_parse_seconds("timeout", optarg, &o->timeout,
+					      &error) < 0)
+				return usage_error_free(error);
 			break;
 		case 'v':
 			o->verbose = true;
