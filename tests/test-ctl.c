@@ -28,44 +28,13 @@
 #include "tproc.h"
 #include "trec.h"
 
-/* Generous bounds: CI machines are shared and slow. */
-#define WAIT_MS 10000
 #define TCASE_TIMEOUT 120
 
 #define SHM_SIZE 4194304
 
-/* ---- servers, and what a failed test leaves behind ------------------------ */
-
-/*
- * tserver_tracked() (common.h) removes a dead server's socket, shm, log
- * and dir, but not its control socket, without which the dir cannot go:
- * the servers started here are remembered in memory shared with the
- * runner, whose teardown removes their control sockets first.
- */
-#define MAX_SERVERS 64
-struct started {
-	unsigned n;
-	struct tserver *srv[MAX_SERVERS];
-};
-static struct started *started;
-
 static void ctl_path(const struct tserver *s, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s.ctl", s->sock);
-}
-
-static void teardown(void)
-{
-	char path[160];
-
-	for (unsigned i = 0; i < started->n; i++) {
-		if (started->srv[i]->dir[0]) {
-			ctl_path(started->srv[i], path, sizeof(path));
-			unlink(path);
-		}
-	}
-	started->n = 0;
-	tserver_reap_tracked();
 }
 
 /* Connect to path (a control socket): the fd, or -errno. */
@@ -84,50 +53,6 @@ static int connect_unix(const char *path)
 		return -err;
 	}
 	return fd;
-}
-
-/* Start a server with args; unless --no-control is among them, wait until
- * its control socket accepts too. */
-static struct tserver *start_server(const char *const *args)
-{
-	struct tserver *s = tserver_start_tracked(args);
-	bool control = true;
-	char path[160];
-	double deadline = now_seconds() + 5;
-	int fd;
-
-	ck_assert_msg(s, "server did not start");
-	ck_assert_uint_lt(started->n, MAX_SERVERS);
-	started->srv[started->n++] = s;
-	for (size_t i = 0; args && args[i]; i++)
-		if (strcmp(args[i], "--no-control") == 0)
-			control = false;
-	if (!control)
-		return s;
-	ctl_path(s, path, sizeof(path));
-	while ((fd = connect_unix(path)) < 0 && now_seconds() < deadline)
-		usleep(1000);
-	ck_assert_msg(fd >= 0, "no control socket at %s: %s", path,
-		      g_strerror(-fd));
-	close(fd);
-	return s;
-}
-
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__ }; \
-	start_server(a_); \
-})
-
-static void stop_ok(struct tserver *s)
-{
-	char path[160], dir[64];
-
-	ctl_path(s, path, sizeof(path));
-	g_strlcpy(dir, s->dir, sizeof(dir));
-	ck_assert_int_eq(tserver_stop(s), 0);
-	/* The server removes its control socket at exit. */
-	ck_assert_msg(access(path, F_OK) < 0, "%s left behind", path);
-	rmdir(dir);
 }
 
 /* A request straight on the control socket: the reply object (unref its
@@ -149,7 +74,7 @@ static JsonObject *control_request(const struct tserver *s,
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+		ck_assert_int_eq(poll(&pfd, 1, TWAIT_MS), 1);
 		n = read(fd, buf + len, sizeof(buf) - len - 1);
 		ck_assert_int_gt(n, 0);
 		len += (size_t)n;
@@ -191,7 +116,7 @@ static struct trec *peer_join(const struct tserver *s, unsigned vectors)
 
 	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, r, &r->peer), 0);
 	ck_assert_int_eq(ivshmem_peer_connect(r->peer, s->sock), 0);
-	ck_assert_int_eq(ivshmem_peer_wait_ready(r->peer, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(r->peer, TWAIT_MS), 0);
 	r->id = ivshmem_peer_get_id(r->peer);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(r->peer, r->id),
 			 (int)vectors);
@@ -244,7 +169,7 @@ static void read_into(int fd, GString *dst, bool *eof)
 static int run_in(struct proc *c, const void *input, size_t len,
 		  const char *const *args)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	bool err_eof = false;
 	size_t off = 0;
 
@@ -279,7 +204,7 @@ static int run_in(struct proc *c, const void *input, size_t len,
 				proc_close_in(c);
 		}
 	}
-	return proc_wait(c, WAIT_MS);
+	return proc_wait(c, TWAIT_MS);
 }
 
 static int run(struct proc *c, const char *const *args)
@@ -524,12 +449,12 @@ START_TEST(test_info)
 		ck_assert(is_null(shm, "name"));
 		json_node_unref(node);
 		g_free(out);
-		stop_ok(m);
+		tserver_stop_ok(m);
 	}
 
 	peer_free(a);
 	peer_free(b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -641,7 +566,7 @@ START_TEST(test_peers)
 
 	peer_free(r[0]);
 	peer_free(r[2]);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -709,7 +634,7 @@ START_TEST(test_ring)
 
 	for (int i = 0; i < 3; i++)
 		peer_free(r[i]);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -763,7 +688,7 @@ START_TEST(test_ring_kick_errors)
 	ck_assert_uint_eq(doorbells_now(a, from), 0);
 	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, from), 0);
 	peer_free(a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -783,11 +708,13 @@ START_TEST(test_kick)
 	out = OUT("kick", "-S", s->sock, "0");
 	ck_assert_str_eq(out, "disconnected peer 0\n");
 	g_free(out);
-	e = trec_wait_event(a, EV_DISCONNECTED, fa, WAIT_MS);
+	e = trec_wait_event(a, EV_DISCONNECTED, fa, TWAIT_MS);
 	ck_assert_msg(e, "peer 0 was not disconnected");
 	ck_assert_int_eq(e->error, -ECONNRESET);
-	ck_assert_msg(wait_id(b, EV_LEFT, 0, fb, WAIT_MS), "peer 1 was not told");
-	ck_assert_msg(wait_id(c, EV_LEFT, 0, fc, WAIT_MS), "peer 2 was not told");
+	ck_assert_msg(wait_id(b, EV_LEFT, 0, fb, TWAIT_MS),
+		      "peer 1 was not told");
+	ck_assert_msg(wait_id(c, EV_LEFT, 0, fc, TWAIT_MS),
+		      "peer 2 was not told");
 
 	out = OUT("kick", "2", "--json", "-S", s->sock);
 	o = json_line(out, &node);
@@ -796,8 +723,8 @@ START_TEST(test_kick)
 	ck_assert_int_eq(int_member(o, "peer"), 2);
 	json_node_unref(node);
 	g_free(out);
-	ck_assert(trec_wait_event(c, EV_DISCONNECTED, fc, WAIT_MS));
-	ck_assert_msg(wait_id(b, EV_LEFT, 2, fb, WAIT_MS),
+	ck_assert(trec_wait_event(c, EV_DISCONNECTED, fc, TWAIT_MS));
+	ck_assert_msg(wait_id(b, EV_LEFT, 2, fb, TWAIT_MS),
 		      "peer 1 was not told of 2");
 
 	/* Only they went: b is still there, the only one. */
@@ -809,7 +736,7 @@ START_TEST(test_kick)
 	peer_free(a);
 	peer_free(b);
 	peer_free(c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -825,7 +752,7 @@ END_TEST
 /* The next line of c is a JSON event: its object (unref *node). */
 static JsonObject *next_json(struct proc *c, JsonNode **node)
 {
-	const char *l = proc_next(c, WAIT_MS);
+	const char *l = proc_next(c, TWAIT_MS);
 
 	ck_assert_msg(l, "no line from watch (stderr: %s)", proc_stderr(c));
 	return json_line(l, node);
@@ -885,7 +812,7 @@ START_TEST(test_watch)
 		ck_assert_int_eq(ivshmem_peer_connect(x->peer, s->sock), 0);
 		/* The library may log about being refused. */
 		x->warnings_ok = true;
-		ck_assert_int_eq(ivshmem_peer_wait_ready(x->peer, WAIT_MS),
+		ck_assert_int_eq(ivshmem_peer_wait_ready(x->peer, TWAIT_MS),
 				 -ECONNREFUSED);
 		x->warnings_ok = false;
 		peer_free(x);
@@ -897,7 +824,7 @@ START_TEST(test_watch)
 	 * makes the close a reset). */
 	peer_free(b);
 	{
-		const char *l = proc_next(&w, WAIT_MS);
+		const char *l = proc_next(&w, TWAIT_MS);
 		char *re = g_strdup_printf("^leave id=1 pid=%ld uid=%ld gid=%ld reason=closed( error=\"[^\"]+\")? peers=2$",
 					   pid, uid, gid);
 
@@ -973,7 +900,7 @@ START_TEST(test_watch)
 	/* The server goes away: 1, and a sentence. */
 	WATCH(&w, s);
 	EXPECT(&w, "watching peers=2");
-	stop_ok(s);
+	tserver_stop_ok(s);
 	EXPECT_EXIT(&w, 1);
 	ck_assert_msg(g_str_has_prefix(proc_stderr(&w), "ivshmem-ctl: the server closed the control connection"),
 		      "stderr: %s", proc_stderr(&w));
@@ -1153,7 +1080,7 @@ START_TEST(test_shared_memory)
 
 	g_free(big);
 	peer_free(a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* --json has a bound; without it, the raw bytes have none. */
 	s = START("-l", "128M", NULL);
@@ -1166,7 +1093,7 @@ START_TEST(test_shared_memory)
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "63M"), 0);
 	ck_assert_uint_eq(c.buf->len, 65u << 20);
 	proc_free(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -1373,7 +1300,7 @@ END_TEST
 static int run_as_nobody(const char *const *args, char **out)
 {
 	GString *buf = g_string_new(NULL);
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	const char **argv;
 	int fds[2], status;
 	size_t n = 0;
@@ -1433,7 +1360,7 @@ START_TEST(test_permission)
 		ck_assert_str_eq(err, want);
 		g_free(err);
 		g_free(want);
-		stop_ok(s);
+		tserver_stop_ok(s);
 		return;
 	}
 	/* Another user may enter the dir, but not use the socket (0600). */
@@ -1446,10 +1373,10 @@ START_TEST(test_permission)
 		g_free(err);
 	}
 	g_free(want);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* With --control-group, the group may. */
-	g = start_server(args);
+	g = tserver_start_ok(args);
 	ck_assert_int_eq(chmod(g->dir, 0711), 0);
 	{
 		const char *const a[] = { "info", "--json", "-S", g->sock, NULL };
@@ -1462,7 +1389,7 @@ START_TEST(test_permission)
 		json_node_unref(node);
 		g_free(err);
 	}
-	stop_ok(g);
+	tserver_stop_ok(g);
 }
 END_TEST
 
@@ -1506,8 +1433,8 @@ START_TEST(test_fallback)
 	g_strfreev(lines);
 	proc_free(&c);
 	/* It joined (as ID 2) and left. */
-	ck_assert_msg(wait_id(a, EV_JOINED, 2, fa, WAIT_MS), "no join seen");
-	ck_assert_msg(wait_id(a, EV_LEFT, 2, fa, WAIT_MS), "no leave seen");
+	ck_assert_msg(wait_id(a, EV_JOINED, 2, fa, TWAIT_MS), "no join seen");
+	ck_assert_msg(wait_id(a, EV_LEFT, 2, fa, TWAIT_MS), "no leave seen");
 
 	ck_assert_int_eq(RUN(&c, "peers", "-S", s->sock, "--json"), 0);
 	ck_assert_contains(proc_stderr(&c), "joining the server at");
@@ -1631,7 +1558,7 @@ START_TEST(test_fallback)
 
 		WATCH(&w, s);
 		EXPECT(&w, "watching peers=0,1");
-		stop_ok(s);
+		tserver_stop_ok(s);
 		EXPECT_EXIT(&w, 1);
 		ck_assert_contains(proc_stderr(&w), want);
 		g_free(want);
@@ -1651,7 +1578,7 @@ static Suite *ctl_suite(void)
 	Suite *s = suite_create("ctl");
 	TCase *tc;
 
-	tc = tcase_with("control", TCASE_TIMEOUT, teardown);
+	tc = tcase_with("control", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_ring);
@@ -1660,11 +1587,11 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_watch);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_with("shm", TCASE_TIMEOUT, teardown);
+	tc = tcase_with("shm", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_shared_memory);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_with("process", TCASE_TIMEOUT, teardown);
+	tc = tcase_with("process", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_no_server);
 	tcase_add_test(tc, test_permission);
@@ -1679,13 +1606,7 @@ int main(void)
 
 	if (tserver_tracking_init() < 0)
 		return EXIT_FAILURE;
-	started = mmap(NULL, sizeof(*started), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (started == MAP_FAILED) {
-		perror("mmap");
-		return EXIT_FAILURE;
-	}
 	ret = run_suite(ctl_suite());
-	teardown();
+	tserver_reap_tracked();
 	return ret;
 }
