@@ -131,6 +131,8 @@ static void run_loop(const char *path, unsigned vectors, unsigned max_peers)
 	for (int fd = 0; fd < MAXFD; fd++)
 		if (l->known[fd])
 			_exit(4);
+	free(pfd);
+	free(l);
 	_exit(0);
 }
 
