@@ -758,7 +758,10 @@ static JsonObject *next_json(struct proc *c, JsonNode **node)
 	return json_line(l, node);
 }
 
-START_TEST(test_watch)
+/* A text and a JSON watcher see every event, in order: joins, a join
+ * refused (the server is full), a close, a kick; --count ends the text
+ * one, SIGINT the JSON one. */
+START_TEST(watch_reports_each_event)
 {
 	struct tserver *s = START("-n", "2", "--max-peers", "3", NULL);
 	struct trec *a = peer_join(s, 2), *b, *c;
@@ -868,14 +871,52 @@ START_TEST(test_watch)
 	EXPECT_EXIT(&j, 0);
 	ck_assert_str_eq(proc_stderr(&j), "");
 	proc_free(&j);
+	peer_free(a);
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* --count 0: the snapshot only. */
+/* A server (2 vectors) whose only peer is *c, ID 2: 0 and 1 came and
+ * went. */
+static struct tserver *watch_start(struct trec **c)
+{
+	struct tserver *s = START("-n", "2", "--max-peers", "3", NULL);
+	struct trec *a = peer_join(s, 2), *b = peer_join(s, 2);
+	unsigned fc;
+
+	*c = peer_join(s, 2);
+	fc = (*c)->nevs;
+	peer_free(a);
+	peer_free(b);
+	ck_assert_msg(wait_id(*c, EV_LEFT, 0, fc, TWAIT_MS), "0 did not leave");
+	ck_assert_msg(wait_id(*c, EV_LEFT, 1, fc, TWAIT_MS), "1 did not leave");
+	return s;
+}
+
+/* --count 0: the snapshot only. */
+START_TEST(watch_count_0_is_the_snapshot)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	char *out;
+
 	out = OUT("watch", "-S", s->sock, "--count", "0");
 	ck_assert_str_eq(out, "watching peers=2\n");
 	g_free(out);
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* --timeout: the watch's length (0) or, with --count, a deadline
-	 * missed (1). */
+/* --timeout: the watch's length (exit 0) or, with --count, a deadline
+ * missed (exit 1). */
+START_TEST(watch_timeout)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	char *out;
+
 	out = OUT("watch", "-S", s->sock, "--timeout", "0.2");
 	ck_assert_str_eq(out, "watching peers=2\n");
 	g_free(out);
@@ -889,15 +930,35 @@ START_TEST(test_watch)
 				 "ivshmem-ctl: timed out after 0.2 s with 0 of 2 events\n");
 		proc_free(&t);
 	}
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* SIGTERM also ends it with 0. */
+/* SIGTERM ends a watch with 0 (as SIGINT does). */
+START_TEST(watch_sigterm_ends_0)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	struct proc w;
+
 	WATCH(&w, s);
 	EXPECT(&w, "watching peers=2");
 	kill(w.pid, SIGTERM);
 	EXPECT_EXIT(&w, 0);
 	proc_free(&w);
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* The server goes away: 1, and a sentence. */
+/* The server goes away: exit 1, and a sentence. */
+START_TEST(watch_server_gone_ends_1)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	struct proc w;
+
 	WATCH(&w, s);
 	EXPECT(&w, "watching peers=2");
 	tserver_stop_ok(s);
@@ -905,7 +966,6 @@ START_TEST(test_watch)
 	ck_assert_msg(g_str_has_prefix(proc_stderr(&w), "ivshmem-ctl: the server closed the control connection"),
 		      "stderr: %s", proc_stderr(&w));
 	proc_free(&w);
-	peer_free(a);
 	peer_free(c);
 }
 END_TEST
@@ -1584,7 +1644,11 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_ring);
 	tcase_add_test(tc, test_ring_kick_errors);
 	tcase_add_test(tc, test_kick);
-	tcase_add_test(tc, test_watch);
+	tcase_add_test(tc, watch_reports_each_event);
+	tcase_add_test(tc, watch_count_0_is_the_snapshot);
+	tcase_add_test(tc, watch_timeout);
+	tcase_add_test(tc, watch_sigterm_ends_0);
+	tcase_add_test(tc, watch_server_gone_ends_1);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("shm", TCASE_TIMEOUT, tserver_reap_tracked);
