@@ -993,22 +993,35 @@ static char *hex_line(uint64_t off, const uint8_t *p, size_t n)
 	return g_string_free(s, FALSE);
 }
 
-START_TEST(test_shared_memory)
+/* A server (4 MiB) and a library peer a, with its mapping of the shared
+ * memory (*shm), which ctl reads and writes. */
+static struct tserver *shm_start(struct trec **a, uint8_t **shm)
 {
 	struct tserver *s = START(NULL);
-	struct trec *a = peer_join(s, 1);
-	uint8_t *shm, *big;
 	uint64_t size;
-	char *out, *want, off[32];
-	struct proc c;
-	JsonObject *o;
-	JsonNode *node;
-	const size_t big_len = 200000;
 
-	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, &size), 0);
+	*a = peer_join(s, 1);
+	ck_assert_int_eq(ivshmem_peer_get_shm((*a)->peer, (void **)shm,
+					      &size), 0);
 	ck_assert_uint_eq(size, SHM_SIZE);
+	return s;
+}
 
-	/* ctl writes, the peer's mapping has it. */
+static void shm_stop(struct tserver *s, struct trec *a)
+{
+	peer_free(a);
+	tserver_stop_ok(s);
+}
+
+/* ctl writes, the peer's mapping has it. */
+START_TEST(write_lands_in_the_mapping)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out;
+
+
 	out = OUT("write", "-S", s->sock, "--offset", "16", "deadbeef");
 	ck_assert_str_eq(out, "wrote 4 bytes at offset 16\n");
 	g_free(out);
@@ -1017,8 +1030,21 @@ START_TEST(test_shared_memory)
 	ck_assert_str_eq(out, "{\"offset\":32,\"length\":2}\n");
 	g_free(out);
 	ck_assert_mem_eq(shm + 32, "\xca\xfe", 2);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* Standard input, raw, binary, more than a pipe holds. */
+/* Standard input, raw, binary, more than a pipe holds. */
+START_TEST(write_from_stdin)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	const size_t big_len = 200000;
+	struct proc c;
+	uint8_t *big;
+
+
 	big = g_malloc(big_len);
 	for (size_t i = 0; i < big_len; i++)
 		big[i] = (uint8_t)(i * 7 + i / 251);
@@ -1028,7 +1054,23 @@ START_TEST(test_shared_memory)
 	proc_free(&c);
 	ck_assert_mem_eq(shm + 1024, big, big_len);
 
-	/* The peer writes, ctl reads: raw bytes, as many as asked. */
+	g_free(big);
+	shm_stop(s, a);
+}
+END_TEST
+
+/* The peer writes, ctl reads: raw bytes, as many as asked. */
+START_TEST(read_raw_and_json)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	struct proc c;
+	JsonObject *o;
+	JsonNode *node;
+	char *out;
+
+
 	memcpy(shm + 300000, "hello\0world\n", 12);
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "300000",
 			     "--length", "12"), 0);
@@ -1043,8 +1085,19 @@ START_TEST(test_shared_memory)
 	ck_assert_str_eq(str_member(o, "hex"), "68656c6c6f00776f726c640a");
 	json_node_unref(node);
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* The whole of it, by default; the same bytes. */
+/* The whole of it, by default; the same bytes. */
+START_TEST(read_whole_by_default)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	struct proc c;
+
+
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock), 0);
 	ck_assert_uint_eq(c.buf->len, SHM_SIZE);
 	ck_assert(memcmp(c.buf->str, shm, SHM_SIZE) == 0);
@@ -1052,8 +1105,21 @@ START_TEST(test_shared_memory)
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "4M"), 0);
 	ck_assert_uint_eq(c.buf->len, 0);
 	proc_free(&c);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* dump: as hexdump -C, equal lines as one '*', the end offset. */
+/* dump: as hexdump -C, equal lines as one '*', the end offset. (The
+ * bytes at 16 as write_lands_in_the_mapping leaves them.) */
+START_TEST(dump_as_hexdump_c)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out, off[32];
+
+	memcpy(shm + 16, "\xde\xad\xbe\xef", 4);
+
 	memset(shm + 2 * 1024 * 1024, 0, 256);
 	memcpy(shm + 2 * 1024 * 1024 + 0x33, "ABC~\x7f\x1f", 6);
 	snprintf(off, sizeof(off), "%d", 2 * 1024 * 1024);
@@ -1100,8 +1166,19 @@ START_TEST(test_shared_memory)
 		  "--json");
 	ck_assert_str_eq(out, "{\"offset\":16,\"length\":4,\"hex\":\"deadbeef\"}\n");
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* Near the end: the last bytes, both ways. */
+/* Near the end: the last bytes, both ways. */
+START_TEST(last_bytes_both_ways)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out, off[32];
+
+
 	snprintf(off, sizeof(off), "%d", SHM_SIZE - 4);
 	out = OUT("write", "-S", s->sock, "--offset", off, "01020304");
 	g_free(out);
@@ -1110,8 +1187,23 @@ START_TEST(test_shared_memory)
 	out = OUT("dump", "-S", s->sock, "--offset", off);
 	ck_assert_str_eq(out, "003ffffc  01 02 03 99                                       |....|\n00400000\n");
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* Out of range: refused, naming the size; nothing written. */
+/* Out of range: refused, naming the size; nothing written. (The last 4
+ * bytes as last_bytes_both_ways leaves them.) */
+START_TEST(out_of_range_refused)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out, *want, off[32];
+	struct proc c;
+
+	snprintf(off, sizeof(off), "%d", SHM_SIZE - 4);
+	memcpy(shm + SHM_SIZE - 4, "\x01\x02\x03\x99", 4);
+
 	want = g_strdup_printf("ivshmem-ctl: cannot write 5 bytes at offset %d: the shared memory has %d bytes, 4 from there\n",
 			       SHM_SIZE - 4, SHM_SIZE);
 	out = FAIL(1, "write", "-S", s->sock, "--offset", off, "0102030405");
@@ -1137,12 +1229,17 @@ START_TEST(test_shared_memory)
 		   "--length", "2");
 	ck_assert_contains(out, "(4194304 bytes)");
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	g_free(big);
-	peer_free(a);
-	tserver_stop_ok(s);
+/* --json has a bound; without it, the raw bytes have none. */
+START_TEST(json_bound_64_mib)
+{
+	struct tserver *s;
+	struct proc c;
+	char *out;
 
-	/* --json has a bound; without it, the raw bytes have none. */
 	s = START("-l", "128M", NULL);
 	out = FAIL(1, "dump", "--json", "-S", s->sock);
 	ck_assert_str_eq(out, "ivshmem-ctl: --json shows at most 64 MiB, not 134217728 bytes: give a --length, or read without --json for the raw bytes\n");
@@ -1652,7 +1749,14 @@ static Suite *ctl_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("shm", TCASE_TIMEOUT, tserver_reap_tracked);
-	tcase_add_test(tc, test_shared_memory);
+	tcase_add_test(tc, write_lands_in_the_mapping);
+	tcase_add_test(tc, write_from_stdin);
+	tcase_add_test(tc, read_raw_and_json);
+	tcase_add_test(tc, read_whole_by_default);
+	tcase_add_test(tc, dump_as_hexdump_c);
+	tcase_add_test(tc, last_bytes_both_ways);
+	tcase_add_test(tc, out_of_range_refused);
+	tcase_add_test(tc, json_bound_64_mib);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("process", TCASE_TIMEOUT, tserver_reap_tracked);
