@@ -1021,7 +1021,6 @@ START_TEST(write_lands_in_the_mapping)
 	struct tserver *s = shm_start(&a, &shm);
 	char *out;
 
-
 	out = OUT("write", "-S", s->sock, "--offset", "16", "deadbeef");
 	ck_assert_str_eq(out, "wrote 4 bytes at offset 16\n");
 	g_free(out);
@@ -1044,7 +1043,6 @@ START_TEST(write_from_stdin)
 	struct proc c;
 	uint8_t *big;
 
-
 	big = g_malloc(big_len);
 	for (size_t i = 0; i < big_len; i++)
 		big[i] = (uint8_t)(i * 7 + i / 251);
@@ -1053,7 +1051,6 @@ START_TEST(write_from_stdin)
 	ck_assert_str_eq(c.buf->str, "wrote 200000 bytes at offset 1024\n");
 	proc_free(&c);
 	ck_assert_mem_eq(shm + 1024, big, big_len);
-
 	g_free(big);
 	shm_stop(s, a);
 }
@@ -1069,7 +1066,6 @@ START_TEST(read_raw_and_json)
 	JsonObject *o;
 	JsonNode *node;
 	char *out;
-
 
 	memcpy(shm + 300000, "hello\0world\n", 12);
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "300000",
@@ -1096,7 +1092,6 @@ START_TEST(read_whole_by_default)
 	struct trec *a;
 	struct tserver *s = shm_start(&a, &shm);
 	struct proc c;
-
 
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock), 0);
 	ck_assert_uint_eq(c.buf->len, SHM_SIZE);
@@ -1178,7 +1173,6 @@ START_TEST(last_bytes_both_ways)
 	struct tserver *s = shm_start(&a, &shm);
 	char *out, off[32];
 
-
 	snprintf(off, sizeof(off), "%d", SHM_SIZE - 4);
 	out = OUT("write", "-S", s->sock, "--offset", off, "01020304");
 	g_free(out);
@@ -1255,7 +1249,6 @@ START_TEST(json_bound_64_mib)
 END_TEST
 
 /* ---- the command line ------------------------------------------------------ */
-
 
 START_TEST(test_usage)
 {
@@ -1552,23 +1545,37 @@ END_TEST
 
 /* ---- without a control socket: joining as a peer -------------------------- */
 
-START_TEST(test_fallback)
+/* A server with two vectors and no control socket, and two library peers
+ * (IDs 0 and 1): ivshmem-ctl joins as a peer. ctl: the path a control
+ * socket would have. */
+static struct tserver *fallback_start(struct trec **a, struct trec **b,
+				      char *ctl, size_t size)
 {
 	struct tserver *s = START("-n", "2", "--no-control", NULL);
-	struct trec *a = peer_join(s, 2), *b = peer_join(s, 2);
-	char ctl[160], *out, *note, **lines;
-	unsigned fa, fb;
-	struct proc c;
-	JsonObject *o, *p;
-	JsonNode *node;
-	JsonArray *list;
-	uint8_t *shm;
 
-	ctl_path(s, ctl, sizeof(ctl));
+	*a = peer_join(s, 2);
+	*b = peer_join(s, 2);
+	ctl_path(s, ctl, size);
 	ck_assert_int_eq(access(ctl, F_OK), -1);
-	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, NULL), 0);
+	return s;
+}
 
-	/* With -C it does not fall back, and says a server may be there. */
+static void fallback_stop(struct tserver *s, struct trec *a, struct trec *b)
+{
+	peer_free(a);
+	peer_free(b);
+	tserver_stop_ok(s);
+}
+
+/* With -C, ivshmem-ctl does not fall back: that socket or nothing, and
+ * it says a server may be there. */
+START_TEST(no_fallback_with_control_path)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	char *out, *note;
+
 	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
 	note = g_strdup_printf("ivshmem-ctl: cannot connect to %s: no such file; a server may be at %s, but without this control socket (ivshmem-server has its own where its --control says, %s.ctl by default, unless --no-control)\n",
 			       ctl, s->sock, s->sock);
@@ -1576,8 +1583,27 @@ START_TEST(test_fallback)
 	g_free(note);
 	g_free(out);
 
-	/* peers: the others (not its own ID), what a peer cannot know as
-	 * '-'; one sentence on stderr says what it did. */
+	/* That socket or nothing: no joining. */
+	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
+	ck_assert_contains(out, "cannot connect to");
+	ck_assert_contains(out, ctl);
+	ck_assert(!strstr(out, "joining"));
+	g_free(out);
+	fallback_stop(s, a, b);
+}
+END_TEST
+
+/* peers: the others (not its own ID), what a peer cannot know as '-';
+ * one sentence on stderr says what it did. */
+START_TEST(fallback_peers)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	unsigned fa;
+	struct proc c;
+	char *note, **lines;
+
 	fa = a->nevs;
 	ck_assert_int_eq(RUN(&c, "peers", "-S", s->sock), 0);
 	note = g_strdup_printf("ivshmem-ctl: no control socket at %s (no such file: QEMU's server has none): joining the server at %s as a peer to list the peers; the other peers see it join and leave\n",
@@ -1592,6 +1618,21 @@ START_TEST(test_fallback)
 	/* It joined (as ID 2) and left. */
 	ck_assert_msg(wait_id(a, EV_JOINED, 2, fa, TWAIT_MS), "no join seen");
 	ck_assert_msg(wait_id(a, EV_LEFT, 2, fa, TWAIT_MS), "no leave seen");
+	g_free(note);
+	fallback_stop(s, a, b);
+}
+END_TEST
+
+/* peers --json: via a peer, what a peer cannot know as null. */
+START_TEST(fallback_peers_json)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc c;
+	JsonObject *o, *p;
+	JsonNode *node;
+	JsonArray *list;
 
 	ck_assert_int_eq(RUN(&c, "peers", "-S", s->sock, "--json"), 0);
 	ck_assert_contains(proc_stderr(&c), "joining the server at");
@@ -1613,8 +1654,19 @@ START_TEST(test_fallback)
 	}
 	json_node_unref(node);
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* ring reaches the library peer, on that vector only. */
+/* ring reaches the library peer, on that vector only. */
+START_TEST(fallback_ring)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	unsigned fa, fb;
+	struct proc c;
+
 	fa = a->nevs;
 	fb = b->nevs;
 	ck_assert_int_eq(RUN(&c, "ring", "-S", s->sock, "1", "1"), 0);
@@ -1636,8 +1688,18 @@ START_TEST(test_fallback)
 	ck_assert_int_eq(RUN(&c, "ring", "-S", s->sock, "0", "2"), 1);
 	ck_assert_contains(proc_stderr(&c), "ivshmem-ctl: peer 0 has no vector 2 (it has 2)\n");
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* kick cannot: it says so. */
+/* kick cannot: it says so. */
+START_TEST(fallback_kick_refused)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	char *out;
+
 	out = FAIL(1, "kick", "-S", s->sock, "0");
 	ck_assert_contains(out, "cannot connect to");
 	ck_assert_contains(out, ctl);
@@ -1645,8 +1707,20 @@ START_TEST(test_fallback)
 	ck_assert_contains(out, "this command needs one");
 	g_free(out);
 	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, 0), 0);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* info: what a peer knows. */
+/* info: what a peer knows. */
+START_TEST(fallback_info)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc c;
+	JsonObject *o, *p;
+	JsonNode *node;
+
 	ck_assert_int_eq(RUN(&c, "info", "-S", s->sock, "--json"), 0);
 	o = json_line(c.buf->str, &node);
 	ck_assert_str_eq(str_member(o, "via"), "peer");
@@ -1664,8 +1738,20 @@ START_TEST(test_fallback)
 	ck_assert_contains(c.buf->str, "\npid          -\n");
 	ck_assert_contains(c.buf->str, "\nshm-size     4194304 (4 MiB)\n");
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* The shared memory through the fd a peer gets. */
+/* The shared memory through the fd a peer gets. */
+START_TEST(fallback_shared_memory)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc c;
+	uint8_t *shm;
+
+	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, NULL), 0);
 	ck_assert_int_eq(RUN(&c, "write", "-S", s->sock, "--offset", "100",
 			     "c0ffee"), 0);
 	ck_assert_str_eq(c.buf->str, "wrote 3 bytes at offset 100\n");
@@ -1682,47 +1768,49 @@ START_TEST(test_fallback)
 			     "--length", "8"), 0);
 	ck_assert_str_eq(c.buf->str, "00000060  00 00 00 00 c0 ff ee 00                           |........|\n00000068\n");
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* watch: the others joining and leaving, as a peer sees them. */
-	{
-		struct proc w;
-		struct trec *x;
+/* watch: the others joining and leaving, as a peer sees them. */
+START_TEST(fallback_watch)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc w;
+	struct trec *x;
+	int id;
 
-		WATCH(&w, s, "--count", "2");
-		EXPECT(&w, "watching peers=0,1");
-		int id;
+	WATCH(&w, s, "--count", "2");
+	EXPECT(&w, "watching peers=0,1");
+	x = peer_join(s, 2);
+	id = x->id;
+	EXPECT(&w, "join id=%d vectors=2 peers=3", id);
+	peer_free(x);
+	EXPECT(&w, "leave id=%d peers=2", id);
+	EXPECT_EXIT(&w, 0);
+	proc_free(&w);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-		x = peer_join(s, 2);
-		id = x->id;
-		EXPECT(&w, "join id=%d vectors=2 peers=3", id);
-		peer_free(x);
-		EXPECT(&w, "leave id=%d peers=2", id);
-		EXPECT_EXIT(&w, 0);
-		proc_free(&w);
-	}
+/* The server goes away under a watch: 1, and a sentence. */
+START_TEST(fallback_watch_server_gone)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	char *want = g_strdup_printf("disconnected from %s: ", s->sock);
+	struct proc w;
 
-	/* -C: that socket or nothing. */
-	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
-	ck_assert_contains(out, "cannot connect to");
-	ck_assert_contains(out, ctl);
-	ck_assert(!strstr(out, "joining"));
-	g_free(out);
-
-	/* The server goes away under a watch: 1, and a sentence. */
-	{
-		struct proc w;
-		char *want = g_strdup_printf("disconnected from %s: ", s->sock);
-
-		WATCH(&w, s);
-		EXPECT(&w, "watching peers=0,1");
-		tserver_stop_ok(s);
-		EXPECT_EXIT(&w, 1);
-		ck_assert_contains(proc_stderr(&w), want);
-		g_free(want);
-		proc_free(&w);
-	}
-
-	g_free(note);
+	WATCH(&w, s);
+	EXPECT(&w, "watching peers=0,1");
+	tserver_stop_ok(s);
+	EXPECT_EXIT(&w, 1);
+	ck_assert_contains(proc_stderr(&w), want);
+	g_free(want);
+	proc_free(&w);
 	peer_free(a);
 	peer_free(b);
 }
@@ -1763,7 +1851,15 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_no_server);
 	tcase_add_test(tc, test_permission);
-	tcase_add_test(tc, test_fallback);
+	tcase_add_test(tc, no_fallback_with_control_path);
+	tcase_add_test(tc, fallback_peers);
+	tcase_add_test(tc, fallback_peers_json);
+	tcase_add_test(tc, fallback_ring);
+	tcase_add_test(tc, fallback_kick_refused);
+	tcase_add_test(tc, fallback_info);
+	tcase_add_test(tc, fallback_shared_memory);
+	tcase_add_test(tc, fallback_watch);
+	tcase_add_test(tc, fallback_watch_server_gone);
 	suite_add_tcase(s, tc);
 	return s;
 }
