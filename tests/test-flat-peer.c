@@ -276,7 +276,7 @@ START_TEST(default_mode_both_ways)
 	ck_assert(e.irq[1].line == 0 && !e.irq[1].level);
 	ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_INTRSTATUS), 0);
 
-	/* Ringing the own ID is allowed (PROTOCOL rule 14). */
+	/* Ringing the own ID is allowed (ivshmem-protocol(7) rule 14). */
 	doorbell(&e, (unsigned)id, 0);
 	emu_wait_irqs(&e, 4, TWAIT_MS);
 	ivshmem_flat_get_stats(e.dev, &st);
@@ -497,9 +497,9 @@ START_TEST(server_gone_doorbells_go_on)
 	} while (r == 0 && now_seconds() < deadline);
 	ck_assert_int_eq(r, -ECONNRESET);
 
-	/* Both keep the eventfds they received (PROTOCOL rule 9): a
-	 * DOORBELL write still rings the other peer, as in QEMU, and its
-	 * doorbells still reach the device. IVPOSITION keeps the ID. */
+	/* Both keep the eventfds they received (ivshmem-protocol(7) rule
+	 * 9): a DOORBELL write still rings the other peer, as in QEMU, and
+	 * its doorbells still reach the device. IVPOSITION keeps the ID. */
 	doorbell(&e, (unsigned)oid, 1);
 	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	while (o.rung[1] == 0 && now_seconds() < deadline) {

@@ -190,7 +190,7 @@ static void check_pattern(const uint8_t *mem, size_t len)
 		ck_assert_msg(mem[i] == pattern(i), "byte %zu lost", i);
 }
 
-/* ---- 1. protocol ----------------------------------------------------- */
+/* ---- protocol ------------------------------------------------------- */
 
 START_TEST(test_greeting_and_fanout)
 {
@@ -289,7 +289,7 @@ START_TEST(test_next_fit_ids)
 }
 END_TEST
 
-/* ---- 2. clients that go away during their greeting ------------------- */
+/* ---- clients that go away during their greeting --------------------- */
 
 START_TEST(test_early_close)
 {
@@ -340,7 +340,7 @@ START_TEST(test_early_close)
 }
 END_TEST
 
-/* ---- 3. a peer that does not read ------------------------------------ */
+/* ---- a peer that does not read -------------------------------------- */
 
 START_TEST(test_slow_reader_keeps_everything)
 {
@@ -469,7 +469,7 @@ START_TEST(test_slow_reader_queue_limit)
 }
 END_TEST
 
-/* ---- 4. a peer that writes ------------------------------------------- */
+/* ---- a peer that writes --------------------------------------------- */
 
 START_TEST(test_writer_disconnected)
 {
@@ -510,7 +510,7 @@ START_TEST(test_writer_disconnected)
 }
 END_TEST
 
-/* ---- 5. out of fds --------------------------------------------------- */
+/* ---- out of fds ----------------------------------------------------- */
 
 START_TEST(test_emfile)
 {
@@ -573,7 +573,7 @@ START_TEST(test_emfile)
 }
 END_TEST
 
-/* ---- 6. every ID in use ---------------------------------------------- */
+/* ---- every ID in use ------------------------------------------------ */
 
 START_TEST(test_max_peers)
 {
@@ -612,7 +612,7 @@ START_TEST(test_max_peers)
 }
 END_TEST
 
-/* ---- 7. no FD_SETSIZE limit ------------------------------------------ */
+/* ---- no FD_SETSIZE limit -------------------------------------------- */
 
 /*
  * Connect n peers one after the other; after each join, every earlier
@@ -657,7 +657,7 @@ START_TEST(test_mesh_1000_peers)
 }
 END_TEST
 
-/* ---- 8. large sizes -------------------------------------------------- */
+/* ---- large sizes ---------------------------------------------------- */
 
 static void check_size(const char *size, bool exact, bool memfd,
 		       uint64_t want)
@@ -695,7 +695,7 @@ START_TEST(test_sizes)
 }
 END_TEST
 
-/* ---- 9. bad arguments ------------------------------------------------ */
+/* ---- bad arguments -------------------------------------------------- */
 
 /* Run with the given extra arguments: it must exit 1 with one sentence
  * naming `needle` on stderr, and create nothing. */
@@ -739,7 +739,7 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
-/* ---- 10. a second instance ------------------------------------------- */
+/* ---- a second instance ---------------------------------------------- */
 
 START_TEST(test_second_instance)
 {
@@ -781,7 +781,7 @@ START_TEST(test_second_instance)
 }
 END_TEST
 
-/* ---- 11, 12. restart after SIGKILL ----------------------------------- */
+/* ---- restart after SIGKILL ------------------------------------------ */
 
 START_TEST(test_stale_socket)
 {
@@ -836,7 +836,7 @@ START_TEST(test_shm_survives_restart)
 }
 END_TEST
 
-/* ---- 13. daemon mode ------------------------------------------------- */
+/* ---- daemon mode ---------------------------------------------------- */
 
 START_TEST(test_daemon)
 {
@@ -912,7 +912,7 @@ START_TEST(test_daemon_bad_pidfile)
 }
 END_TEST
 
-/* ---- 14. signals ----------------------------------------------------- */
+/* ---- signals -------------------------------------------------------- */
 
 static void stop_by_signal(int sig, bool keep_shm)
 {
@@ -944,7 +944,7 @@ START_TEST(test_signals)
 }
 END_TEST
 
-/* ---- 15. verbose log ------------------------------------------------- */
+/* ---- verbose log ---------------------------------------------------- */
 
 START_TEST(test_verbose_log)
 {
@@ -968,7 +968,7 @@ START_TEST(test_verbose_log)
 }
 END_TEST
 
-/* ---- runner ---------------------------------------------------------- */
+/* ---- runner --------------------------------------------------------- */
 
 static Suite *server_suite(void)
 {

@@ -119,8 +119,8 @@ START_TEST(eof_boundary_and_mid_message)
 }
 END_TEST
 
-/* Two fds on one 8-byte message break the one-fd-per-message rule: both
- * are closed and the message is refused. */
+/* Two fds on one 8-byte message break ivshmem-protocol(7) rule 3 (one fd
+ * per message): both are closed and the message is refused. */
 START_TEST(two_fds_one_message)
 {
 	struct ivshmem_inbuf in;
