@@ -826,14 +826,13 @@ void tpeer_drain(struct tpeer *p, int ms)
 
 #define MAX_FDS_LISTED 4096
 
-/* The fds open before the test, with their targets; those kept on
- * purpose. In the test's process (a checked fixture). */
+/* The fds open before the test, with their targets. In the test's
+ * process (a checked fixture). */
 static struct fdlist {
 	unsigned n;
 	int fd[MAX_FDS_LISTED];
 	char *target[MAX_FDS_LISTED];
 } fds_before;
-static GArray *fds_kept;
 
 static char *fd_target(int fd)
 {
@@ -880,17 +879,7 @@ static bool fd_was_open(int fd, const char *target)
 		if (fds_before.fd[i] == fd &&
 		    strcmp(fds_before.target[i], target) == 0)
 			return true;
-	for (unsigned i = 0; fds_kept && i < fds_kept->len; i++)
-		if (g_array_index(fds_kept, int, i) == fd)
-			return true;
 	return false;
-}
-
-void tfd_keep(int fd)
-{
-	if (!fds_kept)
-		fds_kept = g_array_new(FALSE, FALSE, sizeof(int));
-	g_array_append_val(fds_kept, fd);
 }
 
 static void fd_check_setup(void)

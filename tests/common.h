@@ -238,8 +238,5 @@ int run_suite(struct Suite *s);
 struct TCase;
 struct TCase *tcase_with(const char *name, double timeout,
 			 void (*teardown)(void));
-/* fd is one the test keeps open on purpose past its end (in a static, for
- * the tests after it in the same process): the fd check ignores it. */
-void tfd_keep(int fd);
 
 #endif
