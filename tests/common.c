@@ -390,6 +390,46 @@ int tserver_stop(struct tserver *s)
 	return ret;
 }
 
+struct tserver *tserver_start_ok(const char *const *args)
+{
+	struct tserver *s = tserver_start_tracked(args);
+
+	ck_assert_msg(s, "the server did not start");
+	tserver_expect_log(s, "ivshmem-server: listening on ");
+	return s;
+}
+
+void tserver_stop_ok(struct tserver *s)
+{
+	char dir[sizeof(s->dir)], name[sizeof(s->shm_name)];
+	char *log = tserver_log(s);
+	int r;
+
+	g_strlcpy(dir, s->dir, sizeof(dir));
+	g_strlcpy(name, s->shm_name, sizeof(name));
+	r = tserver_stop(s);
+	ck_assert_msg(r == 0, "server stop: %d, want 0 (-1: killed by a signal, -2: it left a socket behind); its log:\n%s",
+		      r, log);
+	g_free(log);
+	ck_assert_msg(!shm_exists(name), "shm object %s left behind", name);
+	ck_assert_msg(!path_exists(dir), "%s left behind (not empty)", dir);
+}
+
+void tserver_term_ok(struct tserver *s)
+{
+	char *log;
+	int r;
+
+	ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
+	r = proc_wait_exit(s->pid, TWAIT_MS);
+	s->pid = -1;
+	if (r == 0)
+		return;
+	log = tserver_log(s);
+	ck_abort_msg("server exit status %d, want 0; its log:\n%s", r, log);
+	g_free(log);
+}
+
 void tserver_kill(struct tserver *s)
 {
 	if (s->pid <= 0)
@@ -782,12 +822,98 @@ void tpeer_drain(struct tpeer *p, int ms)
 		      why ? why : r ? g_strerror(-r) : "EOF");
 }
 
+/* ---- the fd check -------------------------------------------------------- */
+
+#define MAX_FDS_LISTED 4096
+
+/* The fds open before the test, with their targets. In the test's
+ * process (a checked fixture). */
+static struct fdlist {
+	unsigned n;
+	int fd[MAX_FDS_LISTED];
+	char *target[MAX_FDS_LISTED];
+} fds_before;
+
+static char *fd_target(int fd)
+{
+	char path[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return g_strdup("?");
+	target[n] = '\0';
+	return g_strdup(target);
+}
+
+static void fdlist_read(struct fdlist *l)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	l->n = 0;
+	ck_assert_msg(d, "cannot list /proc/self/fd: %s", g_strerror(errno));
+	while ((e = readdir(d)) && l->n < MAX_FDS_LISTED) {
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		l->fd[l->n] = fd;
+		l->target[l->n] = fd_target(fd);
+		l->n++;
+	}
+	closedir(d);
+}
+
+static void fdlist_clear(struct fdlist *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		g_free(l->target[i]);
+	l->n = 0;
+}
+
+static bool fd_was_open(int fd, const char *target)
+{
+	for (unsigned i = 0; i < fds_before.n; i++)
+		if (fds_before.fd[i] == fd &&
+		    strcmp(fds_before.target[i], target) == 0)
+			return true;
+	return false;
+}
+
+static void fd_check_setup(void)
+{
+	fdlist_read(&fds_before);
+}
+
+static void fd_check_teardown(void)
+{
+	static struct fdlist after;
+	GString *leaked = g_string_new(NULL);
+
+	fdlist_read(&after);
+	for (unsigned i = 0; i < after.n; i++)
+		if (!fd_was_open(after.fd[i], after.target[i]))
+			g_string_append_printf(leaked, " %d (%s)", after.fd[i],
+					       after.target[i]);
+	fdlist_clear(&after);
+	fdlist_clear(&fds_before);
+	if (leaked->len)
+		ck_abort_msg("the test left fds open:%s", leaked->str);
+	g_string_free(leaked, TRUE);
+}
+
 TCase *tcase_with(const char *name, double timeout, void (*teardown)(void))
 {
 	TCase *tc = tcase_create(name);
 
-	tcase_set_timeout(tc, timeout);
-	tcase_add_unchecked_fixture(tc, NULL, teardown);
+	if (timeout > 0)
+		tcase_set_timeout(tc, timeout);
+	/* First, so that its teardown runs last, after the case's own. */
+	tcase_add_checked_fixture(tc, fd_check_setup, fd_check_teardown);
+	if (teardown)
+		tcase_add_unchecked_fixture(tc, NULL, teardown);
 	return tc;
 }
 

@@ -95,6 +95,28 @@ void tserver_reap_tracked(void);
 /* tserver_tracked() + tserver_start(): the started server, or NULL. */
 struct tserver *tserver_start_tracked(const char *const *args);
 
+/*
+ * The start/stop family every suite uses. START(ARGS...) starts a
+ * tracked server with ARGS (a NULL at the end is optional) and waits for
+ * its banner: a socket listens before its owner, group and mode are set
+ * and before the control socket listens, the banner comes once all is
+ * done and the loop is about to run. It fails the test if the server does
+ * not get there.
+ */
+#define START(...) ({ \
+	const char *const start_args_[] = { __VA_ARGS__, NULL }; \
+	tserver_start_ok(start_args_); \
+})
+struct tserver *tserver_start_ok(const char *const *args);
+/* Stop cleanly or fail the test, showing the log: exit status 0, and no
+ * socket, control socket, POSIX shm object or file in its dir left. */
+void tserver_stop_ok(struct tserver *s);
+
+/* SIGTERM, and it exits 0 within TWAIT_MS, or fail the test showing the
+ * log. Checks and removes no file: for a server whose socket is another
+ * program's (a socket-activated one's belongs to its launcher). */
+void tserver_term_ok(struct tserver *s);
+
 /* Path of the built ivshmem-server binary. */
 const char *server_path(void);
 
@@ -166,8 +188,11 @@ void tpeer_close(struct tpeer *p);
  * message count and the reason. Those without a timeout parameter wait up
  * to TWAIT_MS for what must come.
  */
-/* Generous bounds: CI machines are shared and slow. */
+/* Generous bounds: CI machines are shared and slow. TWAIT_MS bounds the
+ * wait for what must come, TQUIET_MS how long "nothing (more) arrives" is
+ * watched. */
 #define TWAIT_MS 10000
+#define TQUIET_MS 300
 /* tpeer_recv() returns a message. */
 void tpeer_recv_ok(struct tpeer *p, struct tmsg *m, int timeout_ms);
 /* tpeer_connect() and tpeer_greet() succeed. */
@@ -201,9 +226,15 @@ bool fd_is_eventfd(int fd);
  * EXIT_FAILURE. */
 struct Suite;
 int run_suite(struct Suite *s);
-/* A test case with this timeout (s) and teardown as the teardown of an
- * unchecked fixture (run in the runner process after the case's tests:
- * for cleaning up after a failed test). */
+/*
+ * The one way to make a test case. Its timeout is `timeout` seconds (0:
+ * Check's default), and `teardown` (may be NULL) is the teardown of an
+ * unchecked fixture, run in the runner process after the case's tests:
+ * for cleaning up after a failed test. Every case gets the fd check, a
+ * checked fixture run in the test's own process: the open fds are listed
+ * before the test and after it, and the test fails naming every fd it
+ * left open and what the fd points to.
+ */
 struct TCase;
 struct TCase *tcase_with(const char *name, double timeout,
 			 void (*teardown)(void));

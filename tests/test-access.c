@@ -27,9 +27,6 @@
 #include "common.h"
 #include "tproc.h"
 
-#define WAIT_MS TWAIT_MS
-/* "Nothing (more) arrives" is checked for this long. */
-#define QUIET_MS 300
 #define TCASE_TIMEOUT 120
 
 /* Child exit statuses. */
@@ -41,28 +38,6 @@ enum {
 /* nobody and nogroup, looked up in main(). */
 static uid_t nobody;
 static gid_t nogroup;
-
-/* Start a server with ARGS (NULL-terminated) or fail the test; a failed
- * test leaves nothing behind (tserver_tracked() in common.h). */
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__ }; \
-	struct tserver *s_ = tserver_start_tracked(a_); \
-	ck_assert_msg(s_, "server did not start"); \
-	wait_serving(s_); \
-	s_; \
-})
-
-/* The socket listens before its owner, group and mode are set: the
- * banner comes once they are and the loop is about to run. */
-static void wait_serving(const struct tserver *s)
-{
-	tserver_expect_log(s, "ivshmem-server: listening on ");
-}
-
-static void stop_ok(struct tserver *s)
-{
-	ck_assert_int_eq(tserver_stop(s), 0);
-}
 
 static void expect_socket(const char *path, uid_t uid, gid_t gid,
 			  mode_t mode)
@@ -98,40 +73,40 @@ START_TEST(socket_owner_group_mode)
 	/* Root connects whatever the mode. */
 	tpeer_join_ok(&p, s->sock, 1, false);
 	tpeer_close(&p);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 
 	/* Numbers that name nobody are IDs all the same. */
 	s = START("--socket-owner", "4242", "--socket-group", "4343",
 		  "--socket-mode", "600", NULL);
 	expect_socket(s->sock, 4242, 4343, 0600);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* A group alone gets the socket to use it: 0660. */
 	s = START("--socket-group", "nogroup", NULL);
 	expect_socket(s->sock, 0, nogroup, 0660);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* An owner alone changes no bits: what the umask leaves. */
 	s = START("--socket-owner", "nobody", NULL);
 	expect_socket(s->sock, nobody, 0, 0755);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* A mode alone, looser or stricter than the umask. */
 	s = START("--socket-mode", "0666", NULL);
 	expect_socket(s->sock, 0, 0, 0666);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	s = START("--socket-mode", "0", NULL);
 	expect_socket(s->sock, 0, 0, 0);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* None: as before, what the umask leaves. */
 	s = START(NULL);
 	expect_socket(s->sock, 0, 0, 0755);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	umask(007);
 	s = START(NULL);
 	expect_socket(s->sock, 0, 0, 0770);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	umask(old);
 }
 END_TEST
@@ -216,7 +191,7 @@ START_TEST(socket_never_looser)
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	deadline = now_seconds() + WAIT_MS / 1000.0;
+	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	for (;;) {
 		bool final = false;
 
@@ -254,7 +229,7 @@ START_TEST(socket_never_looser)
 				      (unsigned)who[k].uid,
 				      (unsigned)who[k].gid);
 
-	wait_serving(s);
+	tserver_expect_log(s, "ivshmem-server: listening on ");
 	server = child_of(pid);
 	ck_assert_int_gt(server, 0);
 	kill(server, SIGTERM);
@@ -310,7 +285,7 @@ static void refused_start(const char *const *extra, bool as_nobody,
 		execv(args[0], (char *const *)args);
 		_exit(127);
 	}
-	status = proc_wait_exit(pid, WAIT_MS);
+	status = proc_wait_exit(pid, TWAIT_MS);
 	log = tserver_log(s);
 	ck_assert_msg(status == 1, "exit status %d, want 1:\n%s", status, log);
 	tserver_expect_one_message(s, needle);
@@ -389,7 +364,7 @@ static int child_expect_eof(const char *sock)
 		return 3;
 	}
 	pfd.fd = fd;
-	if (poll(&pfd, 1, WAIT_MS) != 1) {
+	if (poll(&pfd, 1, TWAIT_MS) != 1) {
 		fprintf(stderr, "child: neither data nor EOF\n");
 		return 4;
 	}
@@ -418,7 +393,7 @@ static int child_join(const char *sock, int ready, int go)
 	int r = tpeer_connect(&p, sock, 1, false);
 
 	if (r == 0)
-		r = tpeer_greet(&p, WAIT_MS);
+		r = tpeer_greet(&p, TWAIT_MS);
 	if (r < 0) {
 		fprintf(stderr, "child: joining: %s\n", g_strerror(-r));
 		return 7;
@@ -429,7 +404,7 @@ static int child_join(const char *sock, int ready, int go)
 		return CHILD_ACCEPTED;
 	if (read(go, &c, 1) < 0)
 		return 8;
-	r = tpeer_recv(&p, QUIET_MS, &m, NULL);
+	r = tpeer_recv(&p, TQUIET_MS, &m, NULL);
 	if (r != -ETIMEDOUT) {
 		fprintf(stderr, "child: peer %d: %d (value %lld) instead of silence\n",
 			p.id, r, r == 1 ? (long long)m.value : 0LL);
@@ -481,7 +456,7 @@ static int child_id(struct child *c)
 	struct pollfd pfd = { .fd = c->ready, .events = POLLIN };
 	int id = -1;
 
-	ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+	ck_assert_int_eq(poll(&pfd, 1, TWAIT_MS), 1);
 	ck_assert_int_eq(read(c->ready, &id, sizeof(id)), sizeof(id));
 	return id;
 }
@@ -495,7 +470,7 @@ static void child_end(struct child *c, int want)
 		ck_assert_int_eq(write(c->go, "q", 1), 1);
 		close(c->go);
 	}
-	status = proc_wait_exit(c->pid, WAIT_MS);
+	status = proc_wait_exit(c->pid, TWAIT_MS);
 	ck_assert_msg(status == want, "child %ld: exit status %d, want %d",
 		      (long)c->pid, status, want);
 	close(c->ready);
@@ -530,7 +505,7 @@ static void root_refused(const struct tserver *s)
 	struct tmsg m;
 
 	ck_assert_int_eq(tpeer_connect(&p, s->sock, 1, false), 0);
-	ck_assert_int_eq(tpeer_recv(&p, WAIT_MS, &m, NULL), 0);
+	ck_assert_int_eq(tpeer_recv(&p, TWAIT_MS, &m, NULL), 0);
 	ck_assert_uint_eq(p.nmsgs, 0);
 	tpeer_close(&p);
 	expect_refused_logged(s, getpid(), 0, 0);
@@ -558,7 +533,7 @@ static void cc_open(struct cc *c, const struct tserver *s)
 /* The next line as a JSON object (unref it). */
 static JsonObject *cc_next(struct cc *c)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	char *nl;
 
 	while (!(nl = memchr(c->buf->str, '\n', c->buf->len))) {
@@ -629,8 +604,8 @@ START_TEST(allow_uid_refuses_others)
 	json_object_unref(o);
 
 	/* The peers saw nothing: no join, no leave. */
-	tpeer_expect_quiet(&a, QUIET_MS);
-	tpeer_expect_quiet(&b, QUIET_MS);
+	tpeer_expect_quiet(&a, TQUIET_MS);
+	tpeer_expect_quiet(&b, TQUIET_MS);
 
 	/* It used up no ID; root still joins, and so does ivshmem-ctl. */
 	tpeer_join_ok(&d, s->sock, 1, false);
@@ -650,7 +625,7 @@ START_TEST(allow_uid_refuses_others)
 	tpeer_close(&a);
 	tpeer_close(&b);
 	tpeer_close(&d);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -681,7 +656,7 @@ START_TEST(allow_uid_accepts_listed)
 	NOBODY(&c2, s, true, false);
 	ck_assert_int_eq(child_id(&c2), 1);
 	child_end(&c2, CHILD_ACCEPTED);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -709,7 +684,7 @@ START_TEST(allow_gid)
 	child_start(&c, s->sock, nobody, 4242, groups, 1, false, false);
 	child_end(&c, CHILD_REFUSED);
 	expect_refused_logged(s, c.pid, nobody, 4242);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* Both lists: either one lets in. */
 	gid = g_strdup_printf("%u", (unsigned)nogroup);
@@ -726,7 +701,7 @@ START_TEST(allow_gid)
 	child_end(&c, CHILD_REFUSED);
 	expect_refused_logged(s, c.pid, 4243, 4243);
 	root_refused(s);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(gid);
 }
 END_TEST
@@ -748,7 +723,7 @@ START_TEST(no_list_accepts_everyone)
 	log = tserver_log(s);
 	ck_assert_msg(!strstr(log, "refused"), "%s", log);
 	g_free(log);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 

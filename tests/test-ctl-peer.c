@@ -24,26 +24,9 @@
 #include "common.h"
 #include "tproc.h"
 
-/* Generous bounds: CI machines are shared and slow. */
-#define WAIT_MS 10000
-#define QUIET_MS 300
 #define TCASE_TIMEOUT 120
 
 #define SHM_SIZE 4194304
-
-/* Start a server with ARGS (NULL-terminated) or fail the test; a failed
- * test leaves nothing behind (tserver_tracked() in common.h). */
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__ }; \
-	struct tserver *s_ = tserver_start_tracked(a_); \
-	ck_assert_msg(s_, "server did not start"); \
-	s_; \
-})
-
-static void stop_ok(struct tserver *s)
-{
-	ck_assert_int_eq(tserver_stop(s), 0);
-}
 
 /* ---- an ivshmem-ctl process ---------------------------------------------- */
 
@@ -74,7 +57,7 @@ static int ctl_run(struct proc *c, const char *const *args)
 {
 	ctl_start_argv(c, args);
 	proc_close_in(c);
-	return proc_wait(c, WAIT_MS);
+	return proc_wait(c, TWAIT_MS);
 }
 
 /* The next n lines are doorbells, one per vector in `vectors` (a bit
@@ -84,7 +67,7 @@ static void expect_doorbells(struct proc *c, unsigned vectors)
 	unsigned seen = 0, want = vectors;
 
 	while (want) {
-		const char *l = proc_next(c, WAIT_MS);
+		const char *l = proc_next(c, TWAIT_MS);
 		unsigned v, count;
 
 		ck_assert_msg(l && sscanf(l, "doorbell vector=%u count=%u",
@@ -114,7 +97,7 @@ static void expect_set(struct proc *c, const char **want, size_t n)
 	bool *seen = g_new0(bool, n);
 
 	for (size_t k = 0; k < n; k++) {
-		const char *l = proc_next(c, WAIT_MS);
+		const char *l = proc_next(c, TWAIT_MS);
 		size_t i;
 
 		for (i = 0; l && i < n; i++)
@@ -156,13 +139,13 @@ START_TEST(test_three_peers)
 	proc_send(&a, "ring 1 1");
 	EXPECT(&a, "ok ring doorbells=1");
 	EXPECT(&b, "doorbell vector=1 count=1");
-	proc_expect_quiet(&a, QUIET_MS);
-	proc_expect_quiet(&c, QUIET_MS);
+	proc_expect_quiet(&a, TQUIET_MS);
+	proc_expect_quiet(&c, TQUIET_MS);
 
 	proc_send(&b, "ring 2 all");
 	EXPECT(&b, "ok ring doorbells=2");
 	expect_doorbells(&c, 3);
-	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, TQUIET_MS);
 	proc_expect_quiet(&b, 0);
 
 	/* ring all: every vector of every other peer, not its own. */
@@ -170,7 +153,7 @@ START_TEST(test_three_peers)
 	EXPECT(&c, "ok ring doorbells=4");
 	expect_doorbells(&a, 3);
 	expect_doorbells(&b, 3);
-	proc_expect_quiet(&c, QUIET_MS);
+	proc_expect_quiet(&c, TQUIET_MS);
 
 	proc_send(&a, "ring all 0");
 	EXPECT(&a, "ok ring doorbells=2");
@@ -203,7 +186,7 @@ START_TEST(test_three_peers)
 	proc_send(&b, "peers");
 	EXPECT(&b, "peers");
 	ctl_end(&b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -317,7 +300,7 @@ START_TEST(test_shared_memory)
 
 	ctl_end(&a);
 	ctl_end(&b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -398,7 +381,7 @@ START_TEST(test_bad_commands)
 	/* Nothing happened to anyone. */
 	proc_send(&a, "peers");
 	EXPECT(&a, "peers 1");
-	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, TQUIET_MS);
 	proc_expect_quiet(&b, 0);
 
 	/* A last line without a newline still runs at the end of input. */
@@ -407,7 +390,7 @@ START_TEST(test_bad_commands)
 	EXPECT(&b, "doorbell vector=0 count=1");
 	EXPECT(&b, "leave id=0");
 	ctl_end(&b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -427,10 +410,10 @@ START_TEST(test_vectors_option)
 	EXPECT(&b, "ok ring doorbells=2");
 	/* a closed its second eventfd: only vector 0 reaches it. */
 	EXPECT(&a, "doorbell vector=0 count=1");
-	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, TQUIET_MS);
 	ctl_end(&a);
 	ctl_end(&b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -450,7 +433,7 @@ START_TEST(test_oneshot_ring)
 	proc_close_in(&a);       /* no reason to stop in one-shot mode */
 	EXPECT(&a, "ready id=1 vectors=2 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT_EXIT(&a, 0);
-	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, TQUIET_MS);
 	proc_free(&a);
 	EXPECT_SET(&b, "join id=1 vectors=2", "doorbell vector=0 count=1",
 		   "doorbell vector=1 count=1", "leave id=1");
@@ -460,7 +443,7 @@ START_TEST(test_oneshot_ring)
 	     "--timeout=10");
 	EXPECT(&c, "ready id=2 vectors=2 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&b, "join id=2 vectors=2");
-	proc_expect_quiet(&c, QUIET_MS);
+	proc_expect_quiet(&c, TQUIET_MS);
 	ck_assert_int_eq(waitpid(c.pid, NULL, WNOHANG), 0);
 	PEER(&d, s);
 	EXPECT(&d, "ready id=3 vectors=2 peers=0,2 shm-size=%d", SHM_SIZE);
@@ -489,7 +472,7 @@ START_TEST(test_oneshot_ring)
 
 	ctl_end(&b);
 	ctl_end(&d);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -505,7 +488,7 @@ START_TEST(test_exit_after_doorbells)
 	PEER(&b, s);
 	EXPECT(&b, "ready id=1 vectors=1 peers=0 shm-size=%d", SHM_SIZE);
 	EXPECT(&a, "join id=1 vectors=1");
-	proc_expect_quiet(&a, QUIET_MS);
+	proc_expect_quiet(&a, TQUIET_MS);
 	ck_assert_int_eq(waitpid(a.pid, NULL, WNOHANG), 0);
 	proc_send(&b, "ring 0 0");
 	EXPECT(&b, "ok ring doorbells=1");
@@ -523,7 +506,7 @@ START_TEST(test_exit_after_doorbells)
 	proc_send(&b, "ring 2 0");
 	proc_send(&b, "ring all");
 	while (sum < 3) {
-		l = proc_next(&c, WAIT_MS);
+		l = proc_next(&c, TWAIT_MS);
 		ck_assert_msg(l && sscanf(l, "{\"event\":\"doorbell\",\"vector\":%u,\"count\":%u}",
 					  &v, &count) == 2 && v == 0,
 			      "want a doorbell, got '%s'", l ? l : "(nothing)");
@@ -533,7 +516,7 @@ START_TEST(test_exit_after_doorbells)
 	EXPECT_EXIT(&c, 0);
 	proc_free(&c);
 	ctl_end(&b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -588,7 +571,7 @@ START_TEST(test_timeout)
 	ck_assert_msg(strstr(proc_stderr(&a), "with standard input still open"),
 		      "stderr: %s", proc_stderr(&a));
 	proc_free(&a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -759,7 +742,7 @@ START_TEST(test_server_full)
 	EXPECT_EXIT(&b, 1);
 	proc_free(&b);
 	ctl_end(&a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -795,7 +778,7 @@ START_TEST(test_stay_cpu)
 	kill(a.pid, SIGTERM);
 	EXPECT_EXIT(&a, 0);
 	proc_free(&a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -813,7 +796,7 @@ START_TEST(test_signals)
 		ck_assert_str_eq(proc_stderr(&a), "");
 		proc_free(&a);
 	}
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 

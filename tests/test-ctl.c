@@ -28,44 +28,13 @@
 #include "tproc.h"
 #include "trec.h"
 
-/* Generous bounds: CI machines are shared and slow. */
-#define WAIT_MS 10000
 #define TCASE_TIMEOUT 120
 
 #define SHM_SIZE 4194304
 
-/* ---- servers, and what a failed test leaves behind ------------------------ */
-
-/*
- * tserver_tracked() (common.h) removes a dead server's socket, shm, log
- * and dir, but not its control socket, without which the dir cannot go:
- * the servers started here are remembered in memory shared with the
- * runner, whose teardown removes their control sockets first.
- */
-#define MAX_SERVERS 64
-struct started {
-	unsigned n;
-	struct tserver *srv[MAX_SERVERS];
-};
-static struct started *started;
-
 static void ctl_path(const struct tserver *s, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s.ctl", s->sock);
-}
-
-static void teardown(void)
-{
-	char path[160];
-
-	for (unsigned i = 0; i < started->n; i++) {
-		if (started->srv[i]->dir[0]) {
-			ctl_path(started->srv[i], path, sizeof(path));
-			unlink(path);
-		}
-	}
-	started->n = 0;
-	tserver_reap_tracked();
 }
 
 /* Connect to path (a control socket): the fd, or -errno. */
@@ -84,50 +53,6 @@ static int connect_unix(const char *path)
 		return -err;
 	}
 	return fd;
-}
-
-/* Start a server with args; unless --no-control is among them, wait until
- * its control socket accepts too. */
-static struct tserver *start_server(const char *const *args)
-{
-	struct tserver *s = tserver_start_tracked(args);
-	bool control = true;
-	char path[160];
-	double deadline = now_seconds() + 5;
-	int fd;
-
-	ck_assert_msg(s, "server did not start");
-	ck_assert_uint_lt(started->n, MAX_SERVERS);
-	started->srv[started->n++] = s;
-	for (size_t i = 0; args && args[i]; i++)
-		if (strcmp(args[i], "--no-control") == 0)
-			control = false;
-	if (!control)
-		return s;
-	ctl_path(s, path, sizeof(path));
-	while ((fd = connect_unix(path)) < 0 && now_seconds() < deadline)
-		usleep(1000);
-	ck_assert_msg(fd >= 0, "no control socket at %s: %s", path,
-		      g_strerror(-fd));
-	close(fd);
-	return s;
-}
-
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__ }; \
-	start_server(a_); \
-})
-
-static void stop_ok(struct tserver *s)
-{
-	char path[160], dir[64];
-
-	ctl_path(s, path, sizeof(path));
-	g_strlcpy(dir, s->dir, sizeof(dir));
-	ck_assert_int_eq(tserver_stop(s), 0);
-	/* The server removes its control socket at exit. */
-	ck_assert_msg(access(path, F_OK) < 0, "%s left behind", path);
-	rmdir(dir);
 }
 
 /* A request straight on the control socket: the reply object (unref its
@@ -149,7 +74,7 @@ static JsonObject *control_request(const struct tserver *s,
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+		ck_assert_int_eq(poll(&pfd, 1, TWAIT_MS), 1);
 		n = read(fd, buf + len, sizeof(buf) - len - 1);
 		ck_assert_int_gt(n, 0);
 		len += (size_t)n;
@@ -191,7 +116,7 @@ static struct trec *peer_join(const struct tserver *s, unsigned vectors)
 
 	ck_assert_int_eq(ivshmem_peer_new(&cfg, &trec_ops, r, &r->peer), 0);
 	ck_assert_int_eq(ivshmem_peer_connect(r->peer, s->sock), 0);
-	ck_assert_int_eq(ivshmem_peer_wait_ready(r->peer, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(r->peer, TWAIT_MS), 0);
 	r->id = ivshmem_peer_get_id(r->peer);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(r->peer, r->id),
 			 (int)vectors);
@@ -244,7 +169,7 @@ static void read_into(int fd, GString *dst, bool *eof)
 static int run_in(struct proc *c, const void *input, size_t len,
 		  const char *const *args)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	bool err_eof = false;
 	size_t off = 0;
 
@@ -279,7 +204,7 @@ static int run_in(struct proc *c, const void *input, size_t len,
 				proc_close_in(c);
 		}
 	}
-	return proc_wait(c, WAIT_MS);
+	return proc_wait(c, TWAIT_MS);
 }
 
 static int run(struct proc *c, const char *const *args)
@@ -524,12 +449,12 @@ START_TEST(test_info)
 		ck_assert(is_null(shm, "name"));
 		json_node_unref(node);
 		g_free(out);
-		stop_ok(m);
+		tserver_stop_ok(m);
 	}
 
 	peer_free(a);
 	peer_free(b);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -641,7 +566,7 @@ START_TEST(test_peers)
 
 	peer_free(r[0]);
 	peer_free(r[2]);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -709,7 +634,7 @@ START_TEST(test_ring)
 
 	for (int i = 0; i < 3; i++)
 		peer_free(r[i]);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -763,7 +688,7 @@ START_TEST(test_ring_kick_errors)
 	ck_assert_uint_eq(doorbells_now(a, from), 0);
 	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, from), 0);
 	peer_free(a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -783,11 +708,13 @@ START_TEST(test_kick)
 	out = OUT("kick", "-S", s->sock, "0");
 	ck_assert_str_eq(out, "disconnected peer 0\n");
 	g_free(out);
-	e = trec_wait_event(a, EV_DISCONNECTED, fa, WAIT_MS);
+	e = trec_wait_event(a, EV_DISCONNECTED, fa, TWAIT_MS);
 	ck_assert_msg(e, "peer 0 was not disconnected");
 	ck_assert_int_eq(e->error, -ECONNRESET);
-	ck_assert_msg(wait_id(b, EV_LEFT, 0, fb, WAIT_MS), "peer 1 was not told");
-	ck_assert_msg(wait_id(c, EV_LEFT, 0, fc, WAIT_MS), "peer 2 was not told");
+	ck_assert_msg(wait_id(b, EV_LEFT, 0, fb, TWAIT_MS),
+		      "peer 1 was not told");
+	ck_assert_msg(wait_id(c, EV_LEFT, 0, fc, TWAIT_MS),
+		      "peer 2 was not told");
 
 	out = OUT("kick", "2", "--json", "-S", s->sock);
 	o = json_line(out, &node);
@@ -796,8 +723,8 @@ START_TEST(test_kick)
 	ck_assert_int_eq(int_member(o, "peer"), 2);
 	json_node_unref(node);
 	g_free(out);
-	ck_assert(trec_wait_event(c, EV_DISCONNECTED, fc, WAIT_MS));
-	ck_assert_msg(wait_id(b, EV_LEFT, 2, fb, WAIT_MS),
+	ck_assert(trec_wait_event(c, EV_DISCONNECTED, fc, TWAIT_MS));
+	ck_assert_msg(wait_id(b, EV_LEFT, 2, fb, TWAIT_MS),
 		      "peer 1 was not told of 2");
 
 	/* Only they went: b is still there, the only one. */
@@ -809,7 +736,7 @@ START_TEST(test_kick)
 	peer_free(a);
 	peer_free(b);
 	peer_free(c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -825,13 +752,16 @@ END_TEST
 /* The next line of c is a JSON event: its object (unref *node). */
 static JsonObject *next_json(struct proc *c, JsonNode **node)
 {
-	const char *l = proc_next(c, WAIT_MS);
+	const char *l = proc_next(c, TWAIT_MS);
 
 	ck_assert_msg(l, "no line from watch (stderr: %s)", proc_stderr(c));
 	return json_line(l, node);
 }
 
-START_TEST(test_watch)
+/* A text and a JSON watcher see every event, in order: joins, a join
+ * refused (the server is full), a close, a kick; --count ends the text
+ * one, SIGINT the JSON one. */
+START_TEST(watch_reports_each_event)
 {
 	struct tserver *s = START("-n", "2", "--max-peers", "3", NULL);
 	struct trec *a = peer_join(s, 2), *b, *c;
@@ -885,7 +815,7 @@ START_TEST(test_watch)
 		ck_assert_int_eq(ivshmem_peer_connect(x->peer, s->sock), 0);
 		/* The library may log about being refused. */
 		x->warnings_ok = true;
-		ck_assert_int_eq(ivshmem_peer_wait_ready(x->peer, WAIT_MS),
+		ck_assert_int_eq(ivshmem_peer_wait_ready(x->peer, TWAIT_MS),
 				 -ECONNREFUSED);
 		x->warnings_ok = false;
 		peer_free(x);
@@ -897,7 +827,7 @@ START_TEST(test_watch)
 	 * makes the close a reset). */
 	peer_free(b);
 	{
-		const char *l = proc_next(&w, WAIT_MS);
+		const char *l = proc_next(&w, TWAIT_MS);
 		char *re = g_strdup_printf("^leave id=1 pid=%ld uid=%ld gid=%ld reason=closed( error=\"[^\"]+\")? peers=2$",
 					   pid, uid, gid);
 
@@ -941,14 +871,52 @@ START_TEST(test_watch)
 	EXPECT_EXIT(&j, 0);
 	ck_assert_str_eq(proc_stderr(&j), "");
 	proc_free(&j);
+	peer_free(a);
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* --count 0: the snapshot only. */
+/* A server (2 vectors) whose only peer is *c, ID 2: 0 and 1 came and
+ * went. */
+static struct tserver *watch_start(struct trec **c)
+{
+	struct tserver *s = START("-n", "2", "--max-peers", "3", NULL);
+	struct trec *a = peer_join(s, 2), *b = peer_join(s, 2);
+	unsigned fc;
+
+	*c = peer_join(s, 2);
+	fc = (*c)->nevs;
+	peer_free(a);
+	peer_free(b);
+	ck_assert_msg(wait_id(*c, EV_LEFT, 0, fc, TWAIT_MS), "0 did not leave");
+	ck_assert_msg(wait_id(*c, EV_LEFT, 1, fc, TWAIT_MS), "1 did not leave");
+	return s;
+}
+
+/* --count 0: the snapshot only. */
+START_TEST(watch_count_0_is_the_snapshot)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	char *out;
+
 	out = OUT("watch", "-S", s->sock, "--count", "0");
 	ck_assert_str_eq(out, "watching peers=2\n");
 	g_free(out);
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* --timeout: the watch's length (0) or, with --count, a deadline
-	 * missed (1). */
+/* --timeout: the watch's length (exit 0) or, with --count, a deadline
+ * missed (exit 1). */
+START_TEST(watch_timeout)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	char *out;
+
 	out = OUT("watch", "-S", s->sock, "--timeout", "0.2");
 	ck_assert_str_eq(out, "watching peers=2\n");
 	g_free(out);
@@ -962,23 +930,42 @@ START_TEST(test_watch)
 				 "ivshmem-ctl: timed out after 0.2 s with 0 of 2 events\n");
 		proc_free(&t);
 	}
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* SIGTERM also ends it with 0. */
+/* SIGTERM ends a watch with 0 (as SIGINT does). */
+START_TEST(watch_sigterm_ends_0)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	struct proc w;
+
 	WATCH(&w, s);
 	EXPECT(&w, "watching peers=2");
 	kill(w.pid, SIGTERM);
 	EXPECT_EXIT(&w, 0);
 	proc_free(&w);
+	peer_free(c);
+	tserver_stop_ok(s);
+}
+END_TEST
 
-	/* The server goes away: 1, and a sentence. */
+/* The server goes away: exit 1, and a sentence. */
+START_TEST(watch_server_gone_ends_1)
+{
+	struct trec *c;
+	struct tserver *s = watch_start(&c);
+	struct proc w;
+
 	WATCH(&w, s);
 	EXPECT(&w, "watching peers=2");
-	stop_ok(s);
+	tserver_stop_ok(s);
 	EXPECT_EXIT(&w, 1);
 	ck_assert_msg(g_str_has_prefix(proc_stderr(&w), "ivshmem-ctl: the server closed the control connection"),
 		      "stderr: %s", proc_stderr(&w));
 	proc_free(&w);
-	peer_free(a);
 	peer_free(c);
 }
 END_TEST
@@ -1006,22 +993,34 @@ static char *hex_line(uint64_t off, const uint8_t *p, size_t n)
 	return g_string_free(s, FALSE);
 }
 
-START_TEST(test_shared_memory)
+/* A server (4 MiB) and a library peer a, with its mapping of the shared
+ * memory (*shm), which ctl reads and writes. */
+static struct tserver *shm_start(struct trec **a, uint8_t **shm)
 {
 	struct tserver *s = START(NULL);
-	struct trec *a = peer_join(s, 1);
-	uint8_t *shm, *big;
 	uint64_t size;
-	char *out, *want, off[32];
-	struct proc c;
-	JsonObject *o;
-	JsonNode *node;
-	const size_t big_len = 200000;
 
-	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, &size), 0);
+	*a = peer_join(s, 1);
+	ck_assert_int_eq(ivshmem_peer_get_shm((*a)->peer, (void **)shm,
+					      &size), 0);
 	ck_assert_uint_eq(size, SHM_SIZE);
+	return s;
+}
 
-	/* ctl writes, the peer's mapping has it. */
+static void shm_stop(struct tserver *s, struct trec *a)
+{
+	peer_free(a);
+	tserver_stop_ok(s);
+}
+
+/* ctl writes, the peer's mapping has it. */
+START_TEST(write_lands_in_the_mapping)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out;
+
 	out = OUT("write", "-S", s->sock, "--offset", "16", "deadbeef");
 	ck_assert_str_eq(out, "wrote 4 bytes at offset 16\n");
 	g_free(out);
@@ -1030,8 +1029,20 @@ START_TEST(test_shared_memory)
 	ck_assert_str_eq(out, "{\"offset\":32,\"length\":2}\n");
 	g_free(out);
 	ck_assert_mem_eq(shm + 32, "\xca\xfe", 2);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* Standard input, raw, binary, more than a pipe holds. */
+/* Standard input, raw, binary, more than a pipe holds. */
+START_TEST(write_from_stdin)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	const size_t big_len = 200000;
+	struct proc c;
+	uint8_t *big;
+
 	big = g_malloc(big_len);
 	for (size_t i = 0; i < big_len; i++)
 		big[i] = (uint8_t)(i * 7 + i / 251);
@@ -1040,8 +1051,22 @@ START_TEST(test_shared_memory)
 	ck_assert_str_eq(c.buf->str, "wrote 200000 bytes at offset 1024\n");
 	proc_free(&c);
 	ck_assert_mem_eq(shm + 1024, big, big_len);
+	g_free(big);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* The peer writes, ctl reads: raw bytes, as many as asked. */
+/* The peer writes, ctl reads: raw bytes, as many as asked. */
+START_TEST(read_raw_and_json)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	struct proc c;
+	JsonObject *o;
+	JsonNode *node;
+	char *out;
+
 	memcpy(shm + 300000, "hello\0world\n", 12);
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "300000",
 			     "--length", "12"), 0);
@@ -1056,8 +1081,18 @@ START_TEST(test_shared_memory)
 	ck_assert_str_eq(str_member(o, "hex"), "68656c6c6f00776f726c640a");
 	json_node_unref(node);
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* The whole of it, by default; the same bytes. */
+/* The whole of it, by default; the same bytes. */
+START_TEST(read_whole_by_default)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	struct proc c;
+
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock), 0);
 	ck_assert_uint_eq(c.buf->len, SHM_SIZE);
 	ck_assert(memcmp(c.buf->str, shm, SHM_SIZE) == 0);
@@ -1065,8 +1100,21 @@ START_TEST(test_shared_memory)
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "4M"), 0);
 	ck_assert_uint_eq(c.buf->len, 0);
 	proc_free(&c);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* dump: as hexdump -C, equal lines as one '*', the end offset. */
+/* dump: as hexdump -C, equal lines as one '*', the end offset. (The
+ * bytes at 16 as write_lands_in_the_mapping leaves them.) */
+START_TEST(dump_as_hexdump_c)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out, off[32];
+
+	memcpy(shm + 16, "\xde\xad\xbe\xef", 4);
+
 	memset(shm + 2 * 1024 * 1024, 0, 256);
 	memcpy(shm + 2 * 1024 * 1024 + 0x33, "ABC~\x7f\x1f", 6);
 	snprintf(off, sizeof(off), "%d", 2 * 1024 * 1024);
@@ -1113,8 +1161,18 @@ START_TEST(test_shared_memory)
 		  "--json");
 	ck_assert_str_eq(out, "{\"offset\":16,\"length\":4,\"hex\":\"deadbeef\"}\n");
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* Near the end: the last bytes, both ways. */
+/* Near the end: the last bytes, both ways. */
+START_TEST(last_bytes_both_ways)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out, off[32];
+
 	snprintf(off, sizeof(off), "%d", SHM_SIZE - 4);
 	out = OUT("write", "-S", s->sock, "--offset", off, "01020304");
 	g_free(out);
@@ -1123,8 +1181,23 @@ START_TEST(test_shared_memory)
 	out = OUT("dump", "-S", s->sock, "--offset", off);
 	ck_assert_str_eq(out, "003ffffc  01 02 03 99                                       |....|\n00400000\n");
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	/* Out of range: refused, naming the size; nothing written. */
+/* Out of range: refused, naming the size; nothing written. (The last 4
+ * bytes as last_bytes_both_ways leaves them.) */
+START_TEST(out_of_range_refused)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	char *out, *want, off[32];
+	struct proc c;
+
+	snprintf(off, sizeof(off), "%d", SHM_SIZE - 4);
+	memcpy(shm + SHM_SIZE - 4, "\x01\x02\x03\x99", 4);
+
 	want = g_strdup_printf("ivshmem-ctl: cannot write 5 bytes at offset %d: the shared memory has %d bytes, 4 from there\n",
 			       SHM_SIZE - 4, SHM_SIZE);
 	out = FAIL(1, "write", "-S", s->sock, "--offset", off, "0102030405");
@@ -1150,12 +1223,17 @@ START_TEST(test_shared_memory)
 		   "--length", "2");
 	ck_assert_contains(out, "(4194304 bytes)");
 	g_free(out);
+	shm_stop(s, a);
+}
+END_TEST
 
-	g_free(big);
-	peer_free(a);
-	stop_ok(s);
+/* --json has a bound; without it, the raw bytes have none. */
+START_TEST(json_bound_64_mib)
+{
+	struct tserver *s;
+	struct proc c;
+	char *out;
 
-	/* --json has a bound; without it, the raw bytes have none. */
 	s = START("-l", "128M", NULL);
 	out = FAIL(1, "dump", "--json", "-S", s->sock);
 	ck_assert_str_eq(out, "ivshmem-ctl: --json shows at most 64 MiB, not 134217728 bytes: give a --length, or read without --json for the raw bytes\n");
@@ -1166,12 +1244,11 @@ START_TEST(test_shared_memory)
 	ck_assert_int_eq(RUN(&c, "read", "-S", s->sock, "--offset", "63M"), 0);
 	ck_assert_uint_eq(c.buf->len, 65u << 20);
 	proc_free(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
 /* ---- the command line ------------------------------------------------------ */
-
 
 START_TEST(test_usage)
 {
@@ -1373,7 +1450,7 @@ END_TEST
 static int run_as_nobody(const char *const *args, char **out)
 {
 	GString *buf = g_string_new(NULL);
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	const char **argv;
 	int fds[2], status;
 	size_t n = 0;
@@ -1433,7 +1510,7 @@ START_TEST(test_permission)
 		ck_assert_str_eq(err, want);
 		g_free(err);
 		g_free(want);
-		stop_ok(s);
+		tserver_stop_ok(s);
 		return;
 	}
 	/* Another user may enter the dir, but not use the socket (0600). */
@@ -1446,10 +1523,10 @@ START_TEST(test_permission)
 		g_free(err);
 	}
 	g_free(want);
-	stop_ok(s);
+	tserver_stop_ok(s);
 
 	/* With --control-group, the group may. */
-	g = start_server(args);
+	g = tserver_start_ok(args);
 	ck_assert_int_eq(chmod(g->dir, 0711), 0);
 	{
 		const char *const a[] = { "info", "--json", "-S", g->sock, NULL };
@@ -1462,29 +1539,43 @@ START_TEST(test_permission)
 		json_node_unref(node);
 		g_free(err);
 	}
-	stop_ok(g);
+	tserver_stop_ok(g);
 }
 END_TEST
 
 /* ---- without a control socket: joining as a peer -------------------------- */
 
-START_TEST(test_fallback)
+/* A server with two vectors and no control socket, and two library peers
+ * (IDs 0 and 1): ivshmem-ctl joins as a peer. ctl: the path a control
+ * socket would have. */
+static struct tserver *fallback_start(struct trec **a, struct trec **b,
+				      char *ctl, size_t size)
 {
 	struct tserver *s = START("-n", "2", "--no-control", NULL);
-	struct trec *a = peer_join(s, 2), *b = peer_join(s, 2);
-	char ctl[160], *out, *note, **lines;
-	unsigned fa, fb;
-	struct proc c;
-	JsonObject *o, *p;
-	JsonNode *node;
-	JsonArray *list;
-	uint8_t *shm;
 
-	ctl_path(s, ctl, sizeof(ctl));
+	*a = peer_join(s, 2);
+	*b = peer_join(s, 2);
+	ctl_path(s, ctl, size);
 	ck_assert_int_eq(access(ctl, F_OK), -1);
-	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, NULL), 0);
+	return s;
+}
 
-	/* With -C it does not fall back, and says a server may be there. */
+static void fallback_stop(struct tserver *s, struct trec *a, struct trec *b)
+{
+	peer_free(a);
+	peer_free(b);
+	tserver_stop_ok(s);
+}
+
+/* With -C, ivshmem-ctl does not fall back: that socket or nothing, and
+ * it says a server may be there. */
+START_TEST(no_fallback_with_control_path)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	char *out, *note;
+
 	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
 	note = g_strdup_printf("ivshmem-ctl: cannot connect to %s: no such file; a server may be at %s, but without this control socket (ivshmem-server has its own where its --control says, %s.ctl by default, unless --no-control)\n",
 			       ctl, s->sock, s->sock);
@@ -1492,8 +1583,27 @@ START_TEST(test_fallback)
 	g_free(note);
 	g_free(out);
 
-	/* peers: the others (not its own ID), what a peer cannot know as
-	 * '-'; one sentence on stderr says what it did. */
+	/* That socket or nothing: no joining. */
+	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
+	ck_assert_contains(out, "cannot connect to");
+	ck_assert_contains(out, ctl);
+	ck_assert(!strstr(out, "joining"));
+	g_free(out);
+	fallback_stop(s, a, b);
+}
+END_TEST
+
+/* peers: the others (not its own ID), what a peer cannot know as '-';
+ * one sentence on stderr says what it did. */
+START_TEST(fallback_peers)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	unsigned fa;
+	struct proc c;
+	char *note, **lines;
+
 	fa = a->nevs;
 	ck_assert_int_eq(RUN(&c, "peers", "-S", s->sock), 0);
 	note = g_strdup_printf("ivshmem-ctl: no control socket at %s (no such file: QEMU's server has none): joining the server at %s as a peer to list the peers; the other peers see it join and leave\n",
@@ -1506,8 +1616,23 @@ START_TEST(test_fallback)
 	g_strfreev(lines);
 	proc_free(&c);
 	/* It joined (as ID 2) and left. */
-	ck_assert_msg(wait_id(a, EV_JOINED, 2, fa, WAIT_MS), "no join seen");
-	ck_assert_msg(wait_id(a, EV_LEFT, 2, fa, WAIT_MS), "no leave seen");
+	ck_assert_msg(wait_id(a, EV_JOINED, 2, fa, TWAIT_MS), "no join seen");
+	ck_assert_msg(wait_id(a, EV_LEFT, 2, fa, TWAIT_MS), "no leave seen");
+	g_free(note);
+	fallback_stop(s, a, b);
+}
+END_TEST
+
+/* peers --json: via a peer, what a peer cannot know as null. */
+START_TEST(fallback_peers_json)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc c;
+	JsonObject *o, *p;
+	JsonNode *node;
+	JsonArray *list;
 
 	ck_assert_int_eq(RUN(&c, "peers", "-S", s->sock, "--json"), 0);
 	ck_assert_contains(proc_stderr(&c), "joining the server at");
@@ -1529,8 +1654,19 @@ START_TEST(test_fallback)
 	}
 	json_node_unref(node);
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* ring reaches the library peer, on that vector only. */
+/* ring reaches the library peer, on that vector only. */
+START_TEST(fallback_ring)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	unsigned fa, fb;
+	struct proc c;
+
 	fa = a->nevs;
 	fb = b->nevs;
 	ck_assert_int_eq(RUN(&c, "ring", "-S", s->sock, "1", "1"), 0);
@@ -1552,8 +1688,18 @@ START_TEST(test_fallback)
 	ck_assert_int_eq(RUN(&c, "ring", "-S", s->sock, "0", "2"), 1);
 	ck_assert_contains(proc_stderr(&c), "ivshmem-ctl: peer 0 has no vector 2 (it has 2)\n");
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* kick cannot: it says so. */
+/* kick cannot: it says so. */
+START_TEST(fallback_kick_refused)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	char *out;
+
 	out = FAIL(1, "kick", "-S", s->sock, "0");
 	ck_assert_contains(out, "cannot connect to");
 	ck_assert_contains(out, ctl);
@@ -1561,8 +1707,20 @@ START_TEST(test_fallback)
 	ck_assert_contains(out, "this command needs one");
 	g_free(out);
 	ck_assert_uint_eq(trec_count(a, EV_DISCONNECTED, 0), 0);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* info: what a peer knows. */
+/* info: what a peer knows. */
+START_TEST(fallback_info)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc c;
+	JsonObject *o, *p;
+	JsonNode *node;
+
 	ck_assert_int_eq(RUN(&c, "info", "-S", s->sock, "--json"), 0);
 	o = json_line(c.buf->str, &node);
 	ck_assert_str_eq(str_member(o, "via"), "peer");
@@ -1580,8 +1738,20 @@ START_TEST(test_fallback)
 	ck_assert_contains(c.buf->str, "\npid          -\n");
 	ck_assert_contains(c.buf->str, "\nshm-size     4194304 (4 MiB)\n");
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* The shared memory through the fd a peer gets. */
+/* The shared memory through the fd a peer gets. */
+START_TEST(fallback_shared_memory)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc c;
+	uint8_t *shm;
+
+	ck_assert_int_eq(ivshmem_peer_get_shm(a->peer, (void **)&shm, NULL), 0);
 	ck_assert_int_eq(RUN(&c, "write", "-S", s->sock, "--offset", "100",
 			     "c0ffee"), 0);
 	ck_assert_str_eq(c.buf->str, "wrote 3 bytes at offset 100\n");
@@ -1598,47 +1768,49 @@ START_TEST(test_fallback)
 			     "--length", "8"), 0);
 	ck_assert_str_eq(c.buf->str, "00000060  00 00 00 00 c0 ff ee 00                           |........|\n00000068\n");
 	proc_free(&c);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-	/* watch: the others joining and leaving, as a peer sees them. */
-	{
-		struct proc w;
-		struct trec *x;
+/* watch: the others joining and leaving, as a peer sees them. */
+START_TEST(fallback_watch)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	struct proc w;
+	struct trec *x;
+	int id;
 
-		WATCH(&w, s, "--count", "2");
-		EXPECT(&w, "watching peers=0,1");
-		int id;
+	WATCH(&w, s, "--count", "2");
+	EXPECT(&w, "watching peers=0,1");
+	x = peer_join(s, 2);
+	id = x->id;
+	EXPECT(&w, "join id=%d vectors=2 peers=3", id);
+	peer_free(x);
+	EXPECT(&w, "leave id=%d peers=2", id);
+	EXPECT_EXIT(&w, 0);
+	proc_free(&w);
+	fallback_stop(s, a, b);
+}
+END_TEST
 
-		x = peer_join(s, 2);
-		id = x->id;
-		EXPECT(&w, "join id=%d vectors=2 peers=3", id);
-		peer_free(x);
-		EXPECT(&w, "leave id=%d peers=2", id);
-		EXPECT_EXIT(&w, 0);
-		proc_free(&w);
-	}
+/* The server goes away under a watch: 1, and a sentence. */
+START_TEST(fallback_watch_server_gone)
+{
+	struct trec *a, *b;
+	char ctl[160];
+	struct tserver *s = fallback_start(&a, &b, ctl, sizeof(ctl));
+	char *want = g_strdup_printf("disconnected from %s: ", s->sock);
+	struct proc w;
 
-	/* -C: that socket or nothing. */
-	out = FAIL(1, "peers", "-S", s->sock, "-C", ctl);
-	ck_assert_contains(out, "cannot connect to");
-	ck_assert_contains(out, ctl);
-	ck_assert(!strstr(out, "joining"));
-	g_free(out);
-
-	/* The server goes away under a watch: 1, and a sentence. */
-	{
-		struct proc w;
-		char *want = g_strdup_printf("disconnected from %s: ", s->sock);
-
-		WATCH(&w, s);
-		EXPECT(&w, "watching peers=0,1");
-		stop_ok(s);
-		EXPECT_EXIT(&w, 1);
-		ck_assert_contains(proc_stderr(&w), want);
-		g_free(want);
-		proc_free(&w);
-	}
-
-	g_free(note);
+	WATCH(&w, s);
+	EXPECT(&w, "watching peers=0,1");
+	tserver_stop_ok(s);
+	EXPECT_EXIT(&w, 1);
+	ck_assert_contains(proc_stderr(&w), want);
+	g_free(want);
+	proc_free(&w);
 	peer_free(a);
 	peer_free(b);
 }
@@ -1651,24 +1823,43 @@ static Suite *ctl_suite(void)
 	Suite *s = suite_create("ctl");
 	TCase *tc;
 
-	tc = tcase_with("control", TCASE_TIMEOUT, teardown);
+	tc = tcase_with("control", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_ring);
 	tcase_add_test(tc, test_ring_kick_errors);
 	tcase_add_test(tc, test_kick);
-	tcase_add_test(tc, test_watch);
+	tcase_add_test(tc, watch_reports_each_event);
+	tcase_add_test(tc, watch_count_0_is_the_snapshot);
+	tcase_add_test(tc, watch_timeout);
+	tcase_add_test(tc, watch_sigterm_ends_0);
+	tcase_add_test(tc, watch_server_gone_ends_1);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_with("shm", TCASE_TIMEOUT, teardown);
-	tcase_add_test(tc, test_shared_memory);
+	tc = tcase_with("shm", TCASE_TIMEOUT, tserver_reap_tracked);
+	tcase_add_test(tc, write_lands_in_the_mapping);
+	tcase_add_test(tc, write_from_stdin);
+	tcase_add_test(tc, read_raw_and_json);
+	tcase_add_test(tc, read_whole_by_default);
+	tcase_add_test(tc, dump_as_hexdump_c);
+	tcase_add_test(tc, last_bytes_both_ways);
+	tcase_add_test(tc, out_of_range_refused);
+	tcase_add_test(tc, json_bound_64_mib);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_with("process", TCASE_TIMEOUT, teardown);
+	tc = tcase_with("process", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_no_server);
 	tcase_add_test(tc, test_permission);
-	tcase_add_test(tc, test_fallback);
+	tcase_add_test(tc, no_fallback_with_control_path);
+	tcase_add_test(tc, fallback_peers);
+	tcase_add_test(tc, fallback_peers_json);
+	tcase_add_test(tc, fallback_ring);
+	tcase_add_test(tc, fallback_kick_refused);
+	tcase_add_test(tc, fallback_info);
+	tcase_add_test(tc, fallback_shared_memory);
+	tcase_add_test(tc, fallback_watch);
+	tcase_add_test(tc, fallback_watch_server_gone);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1679,13 +1870,7 @@ int main(void)
 
 	if (tserver_tracking_init() < 0)
 		return EXIT_FAILURE;
-	started = mmap(NULL, sizeof(*started), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (started == MAP_FAILED) {
-		perror("mmap");
-		return EXIT_FAILURE;
-	}
 	ret = run_suite(ctl_suite());
-	teardown();
+	tserver_reap_tracked();
 	return ret;
 }

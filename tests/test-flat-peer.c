@@ -21,16 +21,7 @@
 #include "common.h"
 #include "ivshmem-flat-peer.h"
 
-#define WAIT_MS 10000
 #define MiB (1024u * 1024u)
-
-static struct tserver *start_server(const char *const *args)
-{
-	struct tserver *s = tserver_start_tracked(args);
-
-	ck_assert_msg(s, "server did not start");
-	return s;
-}
 
 /* ---- the emulator side: IRQ calls and log lines ------------------------ */
 
@@ -177,7 +168,7 @@ static void other_connect(struct other *o, const char *path)
 	o->joined = o->left = -1;
 	ck_assert_int_eq(ivshmem_peer_new(&cfg, &other_ops, o, &o->peer), 0);
 	ck_assert_int_eq(ivshmem_peer_connect(o->peer, path), 0);
-	ck_assert_int_eq(ivshmem_peer_wait_ready(o->peer, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(o->peer, TWAIT_MS), 0);
 }
 
 static void other_pump(struct other *o, int ms)
@@ -212,7 +203,7 @@ static void other_wait_total(struct other *o, uint64_t total, int ms)
 
 static void other_wait_joined(struct other *o, int id)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 
 	while (o->joined != id && now_seconds() < deadline)
 		other_pump(o, 50);
@@ -225,13 +216,13 @@ static const char *const two_vectors[] = { "-n", "2", NULL };
 
 START_TEST(default_mode_both_ways)
 {
-	struct tserver *s = start_server(two_vectors);
+	struct tserver *s = tserver_start_ok(two_vectors);
 	struct ivshmem_flat_stats st;
 	struct other o;
 	struct emu e;
 	void *shm = NULL;
 	uint64_t size = 0;
-	int fds = count_open_fds(), id, oid;
+	int id, oid;
 	char *oshm;
 
 	other_connect(&o, s->sock);
@@ -241,7 +232,7 @@ START_TEST(default_mode_both_ways)
 			  IVSHMEM_FLAT_NO_ID);
 	ck_assert_int_eq(ivshmem_flat_peer_get_shm(e.fp, &shm, &size),
 			 -ENODATA);
-	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, TWAIT_MS), 0);
 
 	/* IVPOSITION is the ID of the handshake; the other peer sees it. */
 	id = ivshmem_peer_get_id(ivshmem_flat_peer_peer(e.fp));
@@ -261,10 +252,10 @@ START_TEST(default_mode_both_ways)
 
 	/* Guest -> other peer, on the vector written and no other. */
 	doorbell(&e, (unsigned)oid, 1);
-	other_wait_total(&o, 1, WAIT_MS);
+	other_wait_total(&o, 1, TWAIT_MS);
 	ck_assert_uint_eq(o.rung[1], 1);
 	doorbell(&e, (unsigned)oid, 0);
-	other_wait_total(&o, 2, WAIT_MS);
+	other_wait_total(&o, 2, TWAIT_MS);
 	ck_assert_uint_eq(o.rung[0], 1);
 
 	/* A vector the peer does not have, and a peer that does not exist,
@@ -280,42 +271,41 @@ START_TEST(default_mode_both_ways)
 	/* Other peer -> device: each doorbell pulses IRQ line 0, as QEMU's
 	 * device does; INTRSTATUS stays 0. */
 	ck_assert_int_eq(ivshmem_peer_ring(o.peer, id, 1), 0);
-	emu_wait_irqs(&e, 2, WAIT_MS);
+	emu_wait_irqs(&e, 2, TWAIT_MS);
 	ck_assert(e.irq[0].line == 0 && e.irq[0].level);
 	ck_assert(e.irq[1].line == 0 && !e.irq[1].level);
 	ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_INTRSTATUS), 0);
 
-	/* Ringing the own ID is allowed (PROTOCOL rule 14). */
+	/* Ringing the own ID is allowed (ivshmem-protocol(7) rule 14). */
 	doorbell(&e, (unsigned)id, 0);
-	emu_wait_irqs(&e, 4, WAIT_MS);
+	emu_wait_irqs(&e, 4, TWAIT_MS);
 	ivshmem_flat_get_stats(e.dev, &st);
 	ck_assert_uint_eq(st.doorbells, 3);
 	ck_assert_uint_eq(st.events, 2);
 
 	ivshmem_flat_peer_free(e.fp);
 	ivshmem_peer_free(o.peer);
-	ck_assert_int_eq(count_open_fds(), fds);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
 START_TEST(latched_mode_level_irq)
 {
-	struct tserver *s = start_server(two_vectors);
+	struct tserver *s = tserver_start_ok(two_vectors);
 	struct other o;
 	struct emu e;
 	int id;
 
 	other_connect(&o, s->sock);
 	emu_new(&e, IVSHMEM_FLAT_LATCHED, 0);
-	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, TWAIT_MS), 0);
 	id = ivshmem_peer_get_id(ivshmem_flat_peer_peer(e.fp));
 	other_wait_joined(&o, id);
 
 	/* Masked: the event latches, the line stays low. */
 	ck_assert_int_eq(ivshmem_peer_ring(o.peer, id, 1), 0);
 	{
-		double deadline = now_seconds() + WAIT_MS / 1000.0;
+		double deadline = now_seconds() + TWAIT_MS / 1000.0;
 		struct ivshmem_flat_stats st;
 
 		do {
@@ -337,13 +327,13 @@ START_TEST(latched_mode_level_irq)
 
 	/* Unmasked: the next doorbell raises the line at once. */
 	ck_assert_int_eq(ivshmem_peer_ring(o.peer, id, 0), 0);
-	emu_wait_irqs(&e, 3, WAIT_MS);
+	emu_wait_irqs(&e, 3, TWAIT_MS);
 	ck_assert(e.irq[2].level);
 	ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_INTRSTATUS), 0x1);
 
 	ivshmem_flat_peer_free(e.fp);
 	ivshmem_peer_free(o.peer);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -358,7 +348,7 @@ END_TEST
 START_TEST(walk_doorbell_values)
 {
 	static const unsigned vectors[] = { 0, 1, 2, 63, 64, 0x7FFF, 0xFFFF };
-	struct tserver *s = start_server(two_vectors);
+	struct tserver *s = tserver_start_ok(two_vectors);
 	struct ivshmem_flat_stats st;
 	uint64_t want_other = 0, want_own = 0, writes = 0;
 	struct other o;
@@ -368,7 +358,7 @@ START_TEST(walk_doorbell_values)
 	other_connect(&o, s->sock);
 	oid = ivshmem_peer_get_id(o.peer);
 	emu_new(&e, IVSHMEM_FLAT_LATCHED, 0);
-	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, TWAIT_MS), 0);
 	id = ivshmem_peer_get_id(ivshmem_flat_peer_peer(e.fp));
 	other_wait_joined(&o, id);
 
@@ -401,12 +391,12 @@ START_TEST(walk_doorbell_values)
 
 	/* The other peer's eventfds counted exactly its rings (an eventfd
 	 * adds up; the callback reports the sum). */
-	other_wait_total(&o, want_other, WAIT_MS);
+	other_wait_total(&o, want_other, TWAIT_MS);
 	ck_assert_uint_eq(o.rung[0], want_other / 2);
 	ck_assert_uint_eq(o.rung[1], want_other / 2);
 	/* The own rings latched both bits (a read clears them: collect). */
 	{
-		double deadline = now_seconds() + WAIT_MS / 1000.0;
+		double deadline = now_seconds() + TWAIT_MS / 1000.0;
 		uint32_t status = 0;
 
 		while (status != 0x3 && now_seconds() < deadline) {
@@ -418,14 +408,14 @@ START_TEST(walk_doorbell_values)
 
 	ivshmem_flat_peer_free(e.fp);
 	ivshmem_peer_free(o.peer);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
 START_TEST(wrong_shm_size_refused)
 {
 	static const char *const one_mib[] = { "-l", "1M", NULL };
-	struct tserver *s = start_server(one_mib);
+	struct tserver *s = tserver_start_ok(one_mib);
 	struct ivshmem_flat_stats st;
 	struct other o;
 	struct emu e;
@@ -435,7 +425,7 @@ START_TEST(wrong_shm_size_refused)
 	other_connect(&o, s->sock);
 	emu_new(&e, 0, 0);
 	e.errors_ok = true;
-	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS),
+	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, TWAIT_MS),
 			 -EFBIG);
 	/* The ID the server gave (the library keeps it after the error). */
 	id = ivshmem_peer_get_id(ivshmem_flat_peer_peer(e.fp));
@@ -456,7 +446,7 @@ START_TEST(wrong_shm_size_refused)
 	doorbell(&e, (unsigned)ivshmem_peer_get_id(o.peer), 0);
 	ivshmem_flat_get_stats(e.dev, &st);
 	ck_assert_uint_eq(st.doorbells_dropped, 1);
-	deadline = now_seconds() + WAIT_MS / 1000.0;
+	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	while (o.left != id && now_seconds() < deadline)
 		other_pump(&o, 50);
 	ck_assert_int_eq(o.joined, id);
@@ -467,17 +457,17 @@ START_TEST(wrong_shm_size_refused)
 	/* A device of the server's size connects. */
 	ivshmem_flat_peer_free(e.fp);
 	emu_new(&e, 0, 1 * MiB);
-	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, TWAIT_MS), 0);
 
 	ivshmem_flat_peer_free(e.fp);
 	ivshmem_peer_free(o.peer);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
 START_TEST(server_gone_doorbells_go_on)
 {
-	struct tserver *s = start_server(two_vectors);
+	struct tserver *s = tserver_start_ok(two_vectors);
 	struct ivshmem_flat_stats st;
 	struct other o;
 	struct emu e;
@@ -487,17 +477,17 @@ START_TEST(server_gone_doorbells_go_on)
 	other_connect(&o, s->sock);
 	oid = ivshmem_peer_get_id(o.peer);
 	emu_new(&e, 0, 0);
-	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, WAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s->sock, TWAIT_MS), 0);
 	id = ivshmem_peer_get_id(ivshmem_flat_peer_peer(e.fp));
 	other_wait_joined(&o, id);
 
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 	e.errors_ok = true;
-	deadline = now_seconds() + WAIT_MS / 1000.0;
+	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	while (!e.disconnected && now_seconds() < deadline)
 		emu_pump(&e, 50);
 	ck_assert_int_eq(e.disconnected, -ECONNRESET);
-	deadline = now_seconds() + WAIT_MS / 1000.0;
+	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	do {
 		struct pollfd p = { .fd = ivshmem_peer_get_fd(o.peer),
 				    .events = POLLIN };
@@ -507,11 +497,11 @@ START_TEST(server_gone_doorbells_go_on)
 	} while (r == 0 && now_seconds() < deadline);
 	ck_assert_int_eq(r, -ECONNRESET);
 
-	/* Both keep the eventfds they received (PROTOCOL rule 9): a
-	 * DOORBELL write still rings the other peer, as in QEMU, and its
-	 * doorbells still reach the device. IVPOSITION keeps the ID. */
+	/* Both keep the eventfds they received (ivshmem-protocol(7) rule
+	 * 9): a DOORBELL write still rings the other peer, as in QEMU, and
+	 * its doorbells still reach the device. IVPOSITION keeps the ID. */
 	doorbell(&e, (unsigned)oid, 1);
-	deadline = now_seconds() + WAIT_MS / 1000.0;
+	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	while (o.rung[1] == 0 && now_seconds() < deadline) {
 		struct pollfd p = { .fd = ivshmem_peer_get_fd(o.peer),
 				    .events = POLLIN };
@@ -521,7 +511,7 @@ START_TEST(server_gone_doorbells_go_on)
 	}
 	ck_assert_uint_eq(o.rung[1], 1);
 	ck_assert_int_eq(ivshmem_peer_ring(o.peer, id, 0), 0);
-	emu_wait_irqs(&e, 2, WAIT_MS);
+	emu_wait_irqs(&e, 2, TWAIT_MS);
 	ivshmem_flat_get_stats(e.dev, &st);
 	ck_assert_uint_eq(st.doorbells, 1);
 	ck_assert_uint_eq(st.doorbells_dropped, 0);
@@ -532,11 +522,11 @@ START_TEST(server_gone_doorbells_go_on)
 	 * ends with no ID and rings nothing. */
 	{
 		static const char *const one_mib[] = { "-l", "1M", NULL };
-		struct tserver *s2 = start_server(one_mib);
+		struct tserver *s2 = tserver_start_ok(one_mib);
 
 		e.disconnected = 0;
 		ck_assert_int_eq(ivshmem_flat_peer_connect(e.fp, s2->sock,
-							   WAIT_MS), -EFBIG);
+							   TWAIT_MS), -EFBIG);
 		ck_assert_int_eq(e.disconnected, -EFBIG);
 		ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_IVPOSITION),
 				  IVSHMEM_FLAT_NO_ID);
@@ -544,7 +534,7 @@ START_TEST(server_gone_doorbells_go_on)
 		ivshmem_flat_get_stats(e.dev, &st);
 		ck_assert_uint_eq(st.doorbells, 1);
 		ck_assert_uint_eq(st.doorbells_dropped, 1);
-		ck_assert_int_eq(tserver_stop(s2), 0);
+		tserver_stop_ok(s2);
 	}
 
 	ivshmem_flat_peer_free(e.fp);
@@ -563,7 +553,6 @@ START_TEST(arguments)
 	};
 	const struct ivshmem_flat_peer_ops no_irq = { 0 };
 	struct ivshmem_flat_peer *fp = NULL;
-	int fds = count_open_fds();
 	struct emu e;
 
 	ck_assert_int_eq(ivshmem_flat_peer_new(NULL, &emu_ops, NULL, &fp),
@@ -592,7 +581,6 @@ START_TEST(arguments)
 	ck_assert_int_eq(ivshmem_peer_get_state(ivshmem_flat_peer_peer(e.fp)),
 			 IVSHMEM_PEER_IDLE);
 	ivshmem_flat_peer_free(e.fp);
-	ck_assert_int_eq(count_open_fds(), fds);
 }
 END_TEST
 
@@ -604,7 +592,7 @@ static void reap(void)
 int main(void)
 {
 	Suite *s = suite_create("flat-peer");
-	TCase *tc = tcase_create("flat-peer");
+	TCase *tc = tcase_with("flat-peer", 0, NULL);
 
 	if (tserver_tracking_init() < 0)
 		return EXIT_FAILURE;

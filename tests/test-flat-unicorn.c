@@ -29,9 +29,6 @@
 #include "common.h"
 #include "tproc.h"
 
-/* Generous bounds: CI machines are shared and slow. */
-#define WAIT_MS 10000
-#define QUIET_MS 300
 #define TCASE_TIMEOUT 120
 /* For the emulator: ends a firmware that waits for what never comes. */
 #define EMU_TIMEOUT "60"
@@ -47,15 +44,6 @@ static const char *emu_path(void)
 
 	return env && *env ? env : FLAT_UNICORN_PATH;
 }
-
-/* Start a server with ARGS (NULL-terminated) or fail the test; a failed
- * test leaves nothing behind (tserver_tracked() in common.h). */
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__ }; \
-	struct tserver *s_ = tserver_start_tracked(a_); \
-	ck_assert_msg(s_, "server did not start"); \
-	s_; \
-})
 
 #define EMU(p, ...) do { \
 	const char *const a_[] = { __VA_ARGS__, NULL }; \
@@ -83,7 +71,7 @@ static int emu_run(struct proc *p, const char *const *args)
 {
 	proc_start(p, emu_path(), args);
 	proc_close_in(p);
-	return proc_wait(p, WAIT_MS);
+	return proc_wait(p, TWAIT_MS);
 }
 
 /* Lower-case hex of n bytes. */
@@ -142,7 +130,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 		EMU(&emu, "-S", s->sock, "--latched", "--timeout", EMU_TIMEOUT,
 		    firmware);
 	/* The firmware's IVPOSITION is the ID the others see join. */
-	ck_assert_ptr_nonnull(proc_next(&emu, WAIT_MS));
+	ck_assert_ptr_nonnull(proc_next(&emu, TWAIT_MS));
 	ck_assert_msg(sscanf(emu.line, "IVPOSITION %u%n", &emu_id, &n) == 1 &&
 		      emu.line[n] == '\0',
 		      "want 'IVPOSITION <ID>', got '%s' (stderr: %s)",
@@ -153,7 +141,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 	EXPECT(&emu, "waiting for a request at shared-memory offset 0");
 	t_ready = now_seconds();
 	/* It waits for the request, and rings nobody meanwhile. */
-	proc_expect_quiet(&host, QUIET_MS);
+	proc_expect_quiet(&host, TQUIET_MS);
 	proc_expect_quiet(&emu, 0);
 
 	/* The request: the peer to ring, then the magic. */
@@ -166,7 +154,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 	/* The doorbell on vector 1 of the host, and of nobody else. */
 	EXPECT(&host, "doorbell vector=1 count=1");
 	t_doorbell = now_seconds();
-	proc_expect_quiet(&by, QUIET_MS);
+	proc_expect_quiet(&by, TQUIET_MS);
 	/* The firmware took the request (cleared the magic) and wrote its
 	 * message, NUL included, before ringing. */
 	proc_send(&host, "read 0 8");
@@ -182,7 +170,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 	 * INTRSTATUS bit 0 and prints the reply. */
 	proc_send(&host, "write 0x200 \"%s\\0\"", reply);
 	EXPECT(&host, "ok write offset=512 length=%zu", sizeof(reply));
-	proc_expect_quiet(&emu, QUIET_MS);   /* no reply before the doorbell */
+	proc_expect_quiet(&emu, TQUIET_MS);   /* no reply before the doorbell */
 	proc_send(&host, "ring %u 0", emu_id);
 	EXPECT(&host, "ok ring doorbells=1");
 	EXPECT(&emu, "INTRSTATUS 0x00000001 (%s)", waited_by);
@@ -201,7 +189,7 @@ static void exchange(const char *firmware, const char *irq_arg,
 	proc_expect_quiet(&by, 0);
 	peer_end(&by);
 	peer_end(&host);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 
 /* The required path: the firmware polls INTRSTATUS (Unicorn has no
@@ -237,7 +225,7 @@ START_TEST(test_irq_firmware_without_irq)
 				       ": a write to unmapped memory at 0xe000e100 (4 bytes)\n"),
 		      "stderr: %s", emu.errbuf->str);
 	proc_free(&emu);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -257,7 +245,7 @@ START_TEST(test_default_mode)
 			 "firmware: INTRMASK reads back 0: the device is not in latched mode (run the emulator with --latched)\n");
 	ck_assert_str_eq(proc_stderr(&emu), "");
 	proc_free(&emu);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -337,7 +325,7 @@ START_TEST(test_wrong_shm_size)
 	EXPECT(&by, "join id=2 vectors=2");
 	EXPECT(&by, "leave id=2");
 	peer_end(&by);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -361,7 +349,7 @@ START_TEST(test_timeout)
 				       PROG ": timed out after 0.5 s: the firmware did not exit (PC 0x"),
 		      "stderr: %s", emu.errbuf->str);
 	proc_free(&emu);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -437,7 +425,7 @@ START_TEST(test_firmware_faults)
 	proc_free(&emu);
 	close(fd);
 	g_free(path);
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 }
 END_TEST
 

@@ -7,9 +7,9 @@
  * with EFD_NONBLOCK | EFD_CLOEXEC, hands out IDs next-fit from a counter,
  * tells the others of a newcomer before greeting it with the others, and
  * treats any byte or EOF from a peer as its leave. What a peer sees of it
- * is the stream PROTOCOL.md describes; this checks the library takes that
- * stream as it comes, with vector counts above, equal to and below the
- * peer's own configuration.
+ * is the stream ivshmem-protocol(7) describes; this checks the library
+ * takes that stream as it comes, with vector counts above, equal to and
+ * below the peer's own configuration.
  */
 #include <check.h>
 #include <errno.h>
@@ -273,7 +273,6 @@ static void mesh(unsigned server_vectors, unsigned peer_vectors)
 	struct refserver r;
 	struct seen sa, sb, sc;
 	struct ivshmem_peer *a, *b, *c;
-	int fds_before = count_open_fds();
 	int ida, idb, v;
 	uint8_t *ma, *mb;
 	uint64_t size;
@@ -330,7 +329,6 @@ static void mesh(unsigned server_vectors, unsigned peer_vectors)
 
 	ivshmem_peer_free(a);
 	ivshmem_peer_free(c);
-	ck_assert_int_eq(count_open_fds(), fds_before);
 }
 
 START_TEST(vectors_as_server)
@@ -360,7 +358,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("peer-refserver");
-	TCase *tc = tcase_create("reference-style server");
+	TCase *tc = tcase_with("reference-style server", 0, NULL);
 
 	tcase_add_test(tc, vectors_as_server);
 	tcase_add_test(tc, vectors_equal);

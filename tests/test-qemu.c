@@ -32,7 +32,6 @@
 
 #define QEMU_BIN	"qemu-system-x86_64"
 #define VECTORS		2
-#define IO_TIMEOUT_MS	10000
 
 /* PCI IDs of ivshmem (QEMU's Red Hat/Qumranet range). */
 #define IVSHMEM_PCI_ID	0x11101af4u
@@ -168,7 +167,7 @@ static void reap_leftovers(void)
 /* One reply line, skipping the asynchronous "IRQ ..." notices. */
 static char *qt_line(void)
 {
-	double deadline = now_seconds() + IO_TIMEOUT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 
 	for (;;) {
 		char *nl = memchr(t.in->str, '\n', t.in->len);
@@ -191,7 +190,7 @@ static char *qt_line(void)
 		ssize_t r;
 
 		ck_assert_msg(ms > 0, "qtest: no reply within %d ms",
-			      IO_TIMEOUT_MS);
+			      TWAIT_MS);
 		if (poll(&pfd, 1, ms) < 0) {
 			ck_assert_msg(errno == EINTR, "poll: %s",
 				      strerror(errno));
@@ -303,7 +302,7 @@ static void mem_read(uint64_t addr, uint8_t *data, size_t len)
 /* Poll a guest dword until (value & mask) == want; returns the last value. */
 static uint32_t poll_readl(uint64_t addr, uint32_t mask, uint32_t want)
 {
-	double deadline = now_seconds() + IO_TIMEOUT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	uint32_t v;
 
 	/* QEMU's main loop picks up an eventfd after the ring returned. */
@@ -1254,7 +1253,7 @@ int main(void)
 	memset(left, 0, sizeof(*left));
 
 	s = suite_create("qemu-interop");
-	tc = tcase_create("ivshmem-doorbell");
+	tc = tcase_with("ivshmem-doorbell", 0, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, device_layout);
@@ -1265,7 +1264,7 @@ int main(void)
 	tcase_add_test(tc, leave_on_exit);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("library-peer");
+	tc = tcase_with("library-peer", 0, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup_lib, teardown);
 	tcase_add_test(tc, lib_join);

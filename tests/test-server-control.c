@@ -28,10 +28,6 @@
 #include "common.h"
 #include "config.h"
 
-/* Generous bounds (common.h), as the tpeer_*_ok helpers wait. */
-#define WAIT_MS TWAIT_MS
-/* "Nothing (more) arrives" is checked for this long. */
-#define QUIET_MS 200
 /* Another client must be answered within this while one misbehaves. */
 #define PROMPT_MS 2000
 #define TCASE_TIMEOUT 120
@@ -101,45 +97,13 @@ static char *ctl_of(const struct tserver *s)
 	return g_strdup_printf("%s.ctl", s->sock);
 }
 
-static struct tserver *start(const char *const *args)
-{
-	struct tserver *s = tserver_start_tracked(args);
-	char *ctl;
-
-	ck_assert_msg(s, "server did not start");
-	ctl = ctl_of(s);
-	leave_path(ctl);
-	g_free(ctl);
-	return s;
-}
-
-/* Start a server with ARGS, or fail the test. */
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__, NULL }; \
-	start(a_); \
-})
-
-/* Stop cleanly: exit 0, both sockets and the shm object removed. */
-static void stop_ok(struct tserver *s)
-{
-	char *ctl = ctl_of(s);
-	char name[64];
-
-	g_strlcpy(name, s->shm_name, sizeof(name));
-	ck_assert_int_eq(tserver_stop(s), 0);
-	ck_assert_msg(!path_exists(ctl), "%s left behind", ctl);
-	ck_assert_msg(!path_exists(s->dir), "%s left behind", s->dir);
-	ck_assert(!shm_exists(name));
-	g_free(ctl);
-}
-
 /* ---- test peers ---------------------------------------------------------- */
 
 /* A connection to the peer socket that never reads. */
 static int raw_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = WAIT_MS / 1000 };
+	struct timeval tv = { .tv_sec = TWAIT_MS / 1000 };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	ck_assert_int_ge(fd, 0);
@@ -211,7 +175,7 @@ static int cc_try(struct cc *c, const char *path)
  * it a moment after its peer socket). */
 static void cc_open(struct cc *c, const char *path)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	int r;
 
 	while ((r = cc_try(c, path)) == -ENOENT || r == -ECONNREFUSED) {
@@ -367,7 +331,7 @@ static void cc_quiet(struct cc *c, int ms)
 /* The stream ends (after any line still to come is taken: none). */
 static void cc_expect_eof(struct cc *c)
 {
-	char *line = cc_line(c, WAIT_MS);
+	char *line = cc_line(c, TWAIT_MS);
 
 	ck_assert_msg(!line, "want the end of the stream, got: %s", line);
 	ck_assert_msg(c->eof, "the server did not close the connection");
@@ -442,7 +406,7 @@ static JsonObject *cc_next(struct cc *c, int timeout_ms)
 static JsonObject *cc_call(struct cc *c, const char *req)
 {
 	cc_send(c, req);
-	return cc_next(c, WAIT_MS);
+	return cc_next(c, TWAIT_MS);
 }
 
 /* ---- looking into replies ------------------------------------------------ */
@@ -622,7 +586,7 @@ static void refused(struct tserver *s, const char *sock,
 	while (extra && *extra)
 		args[n++] = *extra++;
 	args[n] = NULL;
-	ck_assert_int_eq(tserver_run(s, args, WAIT_MS), 1);
+	ck_assert_int_eq(tserver_run(s, args, TWAIT_MS), 1);
 	tserver_expect_one_message(s, needle);
 	ck_assert_msg(!path_exists(sock), "%s left behind", sock);
 	ck_assert_msg(!path_exists(ctl), "%s left behind", ctl);
@@ -675,7 +639,7 @@ START_TEST(test_default_socket)
 	cc_close(&c);
 
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -707,7 +671,7 @@ START_TEST(test_control_group)
 	ck_assert_uint_eq(st.st_uid, geteuid());
 	ck_assert(tserver_log_has(s, "(mode 0660"));
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 
 	if (geteuid() == 0) {
@@ -719,7 +683,7 @@ START_TEST(test_control_group)
 		ck_assert_uint_eq(st.st_gid, 4242);
 		ck_assert_uint_eq(st.st_mode & 07777, 0660);
 		tpeer_close(&p);
-		stop_ok(s);
+		tserver_stop_ok(s);
 		g_free(ctl);
 	} else {
 		/* A group we are not in: refused at start-up, after the
@@ -771,7 +735,7 @@ START_TEST(test_control_path)
 	json_object_unref(o);
 	cc_close(&c);
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	ck_assert_msg(!path_exists(path), "%s left behind", path);
 	ck_assert_int_eq(rmdir(dir), 0);
 	g_free(path);
@@ -797,7 +761,7 @@ START_TEST(test_no_control)
 	g_free(log);
 	tpeer_close(&p);
 	tpeer_close(&q);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 
 	/* The last of --control and --no-control wins. */
@@ -807,14 +771,14 @@ START_TEST(test_no_control)
 	ctl = ctl_of(s);
 	ck_assert(!path_exists(ctl));
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 
 	s = START("--no-control", "--control", path);
 	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert(path_exists(path));
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	ck_assert(!path_exists(path));
 	ck_assert_int_eq(rmdir(dir), 0);
 	g_free(path);
@@ -846,7 +810,7 @@ START_TEST(test_stale_control_socket)
 	cc_close(&c);
 	tpeer_close(&p);
 
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 	ck_assert(!path_exists(old->sock));
 	ck_assert(!path_exists(ctl));
 	tserver_cleanup(old);
@@ -877,7 +841,7 @@ START_TEST(test_control_socket_in_use)
 
 	/* The first one is untouched: its peers saw nobody come or go and
 	 * its control socket answers. */
-	ck_assert_int_eq(tpeer_recv(&p, QUIET_MS, &m, NULL), -ETIMEDOUT);
+	ck_assert_int_eq(tpeer_recv(&p, TQUIET_MS, &m, NULL), -ETIMEDOUT);
 	cc_open(&c, ctl);
 	o = cc_call(&c, "{\"command\":\"info\"}");
 	expect_ok(o, "info");
@@ -911,14 +875,14 @@ START_TEST(test_control_socket_in_use)
 	s3 = START("-S", longsock, "--no-control");
 	tpeer_join_ok(&q, longsock, 1, false);
 	tpeer_close(&q);
-	ck_assert_int_eq(tserver_stop(s3), 0);
+	tserver_stop_ok(s3);
 	ck_assert(!path_exists(longsock));
 	g_free(longsock);
 	tserver_cleanup(s2);
 	ck_assert(!path_exists(s2->dir));
 
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -966,7 +930,7 @@ START_TEST(test_info)
 	json_object_unref(o);
 	tpeer_close(&p);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 
 	/* memfd: no name; the defaults for the limits. */
@@ -983,7 +947,7 @@ START_TEST(test_info)
 	ck_assert_int_eq(oint(o, "queue_limit"), 65536);
 	json_object_unref(o);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 
 	/* a directory */
@@ -999,7 +963,7 @@ START_TEST(test_info)
 	ck_assert_int_eq(oint(o, "size"), 4 << 20);
 	json_object_unref(o);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	ck_assert_int_eq(rmdir(dir), 0);
 	g_free(ctl);
 }
@@ -1052,7 +1016,7 @@ START_TEST(test_peers)
 	for (int i = 0; i < 3; i++)
 		tpeer_close(&p[i]);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1134,7 +1098,7 @@ START_TEST(test_ring)
 	tpeer_close(&a);
 	tpeer_close(&b);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1211,7 +1175,7 @@ START_TEST(test_ring_kick_errors)
 	expect_doorbell(&a, 3, 1);
 	tpeer_close(&a);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1220,7 +1184,7 @@ END_TEST
 static void expect_leave_event(struct cc *w, int id, const char *reason,
 			       unsigned peers)
 {
-	JsonObject *o = cc_next(w, WAIT_MS), *p;
+	JsonObject *o = cc_next(w, TWAIT_MS), *p;
 
 	ck_assert_str_eq(ostr(o, "event"), "leave");
 	expect_time(ostr(o, "time"));
@@ -1238,7 +1202,7 @@ static void expect_leave_event(struct cc *w, int id, const char *reason,
 static void expect_join_event(struct cc *w, int id, unsigned vectors,
 			      unsigned peers)
 {
-	JsonObject *o = cc_next(w, WAIT_MS);
+	JsonObject *o = cc_next(w, TWAIT_MS);
 
 	ck_assert_str_eq(ostr(o, "event"), "join");
 	expect_time(ostr(o, "time"));
@@ -1276,7 +1240,7 @@ START_TEST(test_kick)
 	json_object_unref(o);
 
 	/* b sees its connection end; the others are told it left. */
-	ck_assert_int_eq(tpeer_recv(&b, WAIT_MS, &m, NULL), 0);
+	ck_assert_int_eq(tpeer_recv(&b, TWAIT_MS, &m, NULL), 0);
 	tpeer_expect_leave(&a, b.id);
 	tpeer_expect_leave(&c, b.id);
 	expect_leave_event(&w, b.id, "kicked", 2);
@@ -1284,7 +1248,7 @@ START_TEST(test_kick)
 			       (long)getpid(), (long)getuid(), b.id,
 			       (long)getpid());
 	/* Shown without -v. */
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	/* Gone: a second kick finds nobody. */
@@ -1299,13 +1263,13 @@ START_TEST(test_kick)
 	cc_send(&w, req);
 	g_free(req);
 	expect_leave_event(&w, c.id, "kicked", 1);
-	o = cc_next(&w, WAIT_MS);
+	o = cc_next(&w, TWAIT_MS);
 	expect_ok(o, "kick");
 	ck_assert_str_eq(ostr(o, "tag"), "k");
 	json_object_unref(o);
-	ck_assert_int_eq(tpeer_recv(&c, WAIT_MS, &m, NULL), 0);
+	ck_assert_int_eq(tpeer_recv(&c, TWAIT_MS, &m, NULL), 0);
 	tpeer_expect_leave(&a, c.id);
-	tpeer_expect_quiet(&a, QUIET_MS);
+	tpeer_expect_quiet(&a, TQUIET_MS);
 	cc_quiet(&w, 0);
 	ck_assert(tserver_alive(s));
 
@@ -1314,7 +1278,7 @@ START_TEST(test_kick)
 	tpeer_close(&c);
 	cc_close(&w);
 	cc_close(&k);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1353,9 +1317,9 @@ START_TEST(test_watch)
 
 	/* Full: the fourth is refused. */
 	ck_assert_int_eq(tpeer_connect(&d, s->sock, 1, false), 0);
-	ck_assert_int_eq(tpeer_recv(&d, WAIT_MS, &m, NULL), 0);
+	ck_assert_int_eq(tpeer_recv(&d, TWAIT_MS, &m, NULL), 0);
 	tpeer_close(&d);
-	ev = cc_next(&w, WAIT_MS);
+	ev = cc_next(&w, TWAIT_MS);
 	ck_assert_str_eq(ostr(ev, "event"), "refused");
 	expect_time(ostr(ev, "time"));
 	ck_assert_str_eq(ostr(ev, "reason"), "full");
@@ -1386,7 +1350,7 @@ START_TEST(test_watch)
 	tpeer_join_ok(&e, s->sock, 1, false);
 	expect_join_event(&w, e.id, 1, 3);
 	expect_join_event(&w2, e.id, 1, 3);
-	cc_quiet(&w, QUIET_MS);
+	cc_quiet(&w, TQUIET_MS);
 	cc_quiet(&w2, 0);
 
 	/* Peers stayed whole. */
@@ -1396,7 +1360,7 @@ START_TEST(test_watch)
 	tpeer_close(&e);
 	cc_close(&w);
 	cc_close(&w2);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1421,7 +1385,7 @@ static int fd_of_line(struct cc *c)
 static void shm_round(const char *const *args, const char *kind,
 		      uint64_t size)
 {
-	struct tserver *s = start(args);
+	struct tserver *s = tserver_start_ok(args);
 	char *ctl = ctl_of(s), *line;
 	struct stat st, pst;
 	struct tpeer p;
@@ -1439,10 +1403,10 @@ static void shm_round(const char *const *args, const char *kind,
 	cc_open(&c, ctl);
 	cc_send(&c, "{\"command\":\"info\"}\n{\"command\":\"shm\",\"tag\":7}\n"
 		"{\"command\":\"info\"}");
-	line = cc_line(&c, WAIT_MS);
+	line = cc_line(&c, TWAIT_MS);
 	ck_assert_ptr_nonnull(line);
 	g_free(line);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_ok(o, "shm");
 	ck_assert_str_eq(ostr(o, "kind"), kind);
 	if (!strcmp(kind, "posix"))
@@ -1453,7 +1417,7 @@ static void shm_round(const char *const *args, const char *kind,
 	ck_assert_int_eq(oint(o, "tag"), 7);
 	json_object_unref(o);
 	fd = fd_of_line(&c);
-	line = cc_line(&c, WAIT_MS);
+	line = cc_line(&c, TWAIT_MS);
 	ck_assert_ptr_nonnull(line);
 	g_free(line);
 	ck_assert_uint_eq(c.nfds, 1);
@@ -1486,7 +1450,7 @@ static void shm_round(const char *const *args, const char *kind,
 	 * one may go.
 	 */
 	cc_send(&c, "{\"command\":\"shm\"}\n{\"command\":\"shm\",\"tag\":2}\n{\"command\":\"shm\",\"tag\":3}");
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_ok(o, "shm");
 	json_object_unref(o);
 	fd = fd_of_line(&c);
@@ -1494,7 +1458,7 @@ static void shm_round(const char *const *args, const char *kind,
 	ck_assert(st.st_dev == pst.st_dev && st.st_ino == pst.st_ino);
 	close(fd);
 	for (int i = 2; i <= 3; i++) {
-		o = cc_next(&c, WAIT_MS);
+		o = cc_next(&c, TWAIT_MS);
 		expect_error(o, "shm", "failed");
 		ck_assert(strstr(ostr(o, "message"), "not been received yet"));
 		ck_assert_int_eq(oint(o, "tag"), i);
@@ -1509,7 +1473,7 @@ static void shm_round(const char *const *args, const char *kind,
 
 	cc_close(&c);
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 
@@ -1574,7 +1538,7 @@ START_TEST(test_tag)
 	ck_assert(!json_object_has_member(o, "tag"));
 	json_object_unref(o);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1667,18 +1631,18 @@ START_TEST(test_garbage)
 
 	/* A NUL byte inside the line. */
 	cc_write(&c, nul_line, sizeof(nul_line) - 1);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_error(o, NULL, "parse");
 	json_object_unref(o);
 	expect_info(&c, n++);
 
 	/* Empty and blank lines get nothing; CRLF is fine. */
 	cc_write(&c, "\n\n   \t \n\r\n", strlen("\n\n   \t \n\r\n"));
-	cc_quiet(&c, QUIET_MS);
+	cc_quiet(&c, TQUIET_MS);
 	expect_info(&c, n++);
 	line = "{\"command\":\"info\",\"tag\":-5}\r\n";
 	cc_write(&c, line, strlen(line));
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_ok(o, "info");
 	ck_assert_int_eq(oint(o, "tag"), -5);
 	json_object_unref(o);
@@ -1707,12 +1671,12 @@ START_TEST(test_garbage)
 	 * as the line is too long, then nothing until the newline. */
 	big = g_strnfill(50000, '{');
 	cc_write(&c, big, 50000);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_error(o, NULL, "too-long");
 	json_object_unref(o);
-	cc_quiet(&c, QUIET_MS);
+	cc_quiet(&c, TQUIET_MS);
 	cc_write(&c, big, 50000);
-	cc_quiet(&c, QUIET_MS);
+	cc_quiet(&c, TQUIET_MS);
 	cc_write(&c, "}}\n", 3);
 	expect_info(&c, n++);
 	g_free(big);
@@ -1721,23 +1685,23 @@ START_TEST(test_garbage)
 	big = g_strnfill(5000, 'y');
 	cc_write(&c, big, 5000);
 	cc_send(&c, "\n{\"command\":\"info\",\"tag\":77}");
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_error(o, NULL, "too-long");
 	json_object_unref(o);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	ck_assert_int_eq(oint(o, "tag"), 77);
 	json_object_unref(o);
 	g_free(big);
 
 	/* Nothing else came; the server still serves peers. */
-	cc_quiet(&c, QUIET_MS);
+	cc_quiet(&c, TQUIET_MS);
 	tpeer_join_ok(&b, s->sock, 1, false);
 	tpeer_wait_peers_ok(&a, 1);
 	ck_assert(tserver_alive(s));
 	tpeer_close(&a);
 	tpeer_close(&b);
 	cc_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1753,10 +1717,10 @@ START_TEST(test_eof)
 	cc_open(&c, ctl);
 	cc_send(&c, "{\"command\":\"info\",\"tag\":1}\n{\"command\":\"peers\",\"tag\":2}");
 	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	ck_assert_int_eq(oint(o, "tag"), 1);
 	json_object_unref(o);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	expect_ok(o, "peers");
 	ck_assert_int_eq(oint(o, "tag"), 2);
 	json_object_unref(o);
@@ -1768,7 +1732,7 @@ START_TEST(test_eof)
 	cc_write(&c, "{\"command\":\"info\",\"tag\":3}",
 		 strlen("{\"command\":\"info\",\"tag\":3}"));
 	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
-	o = cc_next(&c, WAIT_MS);
+	o = cc_next(&c, TWAIT_MS);
 	ck_assert_int_eq(oint(o, "tag"), 3);
 	json_object_unref(o);
 	cc_expect_eof(&c);
@@ -1784,7 +1748,7 @@ START_TEST(test_eof)
 	expect_info(&c, 4);
 	cc_close(&c);
 	ck_assert(tserver_alive(s));
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1833,7 +1797,7 @@ static gint64 queued_of(JsonObject *r, int id)
  */
 static void settle(struct cc *o, unsigned n, struct tpeer *a, struct tpeer *b)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 
 	for (;;) {
 		JsonObject *r = cc_call(o, "{\"command\":\"peers\"}");
@@ -1843,8 +1807,8 @@ static void settle(struct cc *o, unsigned n, struct tpeer *a, struct tpeer *b)
 
 		json_object_unref(r);
 		/* After a reply with nothing queued, all is in the sockets. */
-		tpeer_drain(a, flushed ? QUIET_MS : 0);
-		tpeer_drain(b, flushed ? QUIET_MS : 0);
+		tpeer_drain(a, flushed ? TQUIET_MS : 0);
+		tpeer_drain(b, flushed ? TQUIET_MS : 0);
 		if (flushed && a->npeers == n - 1 && b->npeers == n - 1)
 			break;
 		ck_assert_msg(now_seconds() < deadline,
@@ -1882,7 +1846,7 @@ START_TEST(test_slow_watcher)
 		      cycles);
 	line = g_strdup_printf("control client pid %ld uid %ld does not read its events",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	/* a and b stayed whole, and still ring each other. */
@@ -1890,9 +1854,9 @@ START_TEST(test_slow_watcher)
 	ck_assert_uint_eq(a.npeers, 1);
 	ck_assert_uint_eq(b.npeers, 1);
 	ck_assert_int_eq(tpeer_ring(&a, b.id, 0), 0);
-	ck_assert_int_eq(tpeer_wait_doorbell(&b, 0, WAIT_MS), 1);
+	ck_assert_int_eq(tpeer_wait_doorbell(&b, 0, TWAIT_MS), 1);
 	ck_assert_int_eq(tpeer_ring(&b, a.id, 0), 0);
-	ck_assert_int_eq(tpeer_wait_doorbell(&a, 0, WAIT_MS), 1);
+	ck_assert_int_eq(tpeer_wait_doorbell(&a, 0, TWAIT_MS), 1);
 
 	/* "queued" shows a peer that does not read. */
 	lazy = raw_connect(s->sock);
@@ -1917,7 +1881,7 @@ START_TEST(test_slow_watcher)
 	tpeer_close(&b);
 	cc_close(&w);
 	cc_close(&o);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -1974,7 +1938,7 @@ START_TEST(test_pipeline)
 		};
 		char *line;
 
-		ck_assert_msg(poll(&pfd, 1, WAIT_MS) == 1,
+		ck_assert_msg(poll(&pfd, 1, TWAIT_MS) == 1,
 			      "stuck after %u replies, %zu bytes sent", got,
 			      sent);
 		if (pfd.revents & POLLOUT) {
@@ -2016,7 +1980,7 @@ START_TEST(test_pipeline)
 	tpeer_close(&a);
 	cc_close(&c);
 	cc_close(&o);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -2036,20 +2000,20 @@ START_TEST(test_busy)
 		expect_info(&c[i], i);
 	}
 	cc_open(&extra, ctl);
-	o = cc_next(&extra, WAIT_MS);
+	o = cc_next(&extra, TWAIT_MS);
 	expect_error(o, NULL, "busy");
 	json_object_unref(o);
 	cc_expect_eof(&extra);
 	cc_close(&extra);
 	line = g_strdup_printf("control client pid %ld uid %ld refused: 64 control clients are connected already",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	/* The 64 still work; one leaves and the next one gets in. */
 	expect_info(&c[10], 1000);
 	cc_close(&c[10]);
-	deadline = now_seconds() + WAIT_MS / 1000.0;
+	deadline = now_seconds() + TWAIT_MS / 1000.0;
 	for (;;) {
 		static const char req[] = "{\"command\":\"info\"}\n";
 
@@ -2058,7 +2022,7 @@ START_TEST(test_busy)
 		 * "busy" is still there to read. */
 		if (send(extra.fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0)
 			ck_assert_int_eq(errno, EPIPE);
-		o = cc_next(&extra, WAIT_MS);
+		o = cc_next(&extra, TWAIT_MS);
 		if (json_object_has_member(o, "command") ||
 		    now_seconds() > deadline)
 			break;
@@ -2073,7 +2037,7 @@ START_TEST(test_busy)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (i != 10)
 			cc_close(&c[i]);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -2106,14 +2070,14 @@ START_TEST(test_emfile)
 	ck_assert_msg(cpu1 - cpu0 < 0.3, "server busy while paused: %.2f s",
 		      cpu1 - cpu0);
 	ck_assert(tserver_log_wait(s, "cannot accept control clients (Too many open files)",
-			       WAIT_MS));
+			       TWAIT_MS));
 	/* The others are served meanwhile. */
 	expect_info(&c0, 3);
 
 	/* One leaves: the waiting one gets in at the next retry. */
 	cc_close(&c1);
 	{
-		JsonObject *o = cc_next(&c2, WAIT_MS);
+		JsonObject *o = cc_next(&c2, TWAIT_MS);
 
 		ck_assert_int_eq(oint(o, "tag"), 2);
 		json_object_unref(o);
@@ -2121,7 +2085,7 @@ START_TEST(test_emfile)
 	cc_close(&c0);
 	cc_close(&c2);
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -2139,7 +2103,7 @@ START_TEST(test_verbose_log)
 	expect_info(&c, 0);
 	line = g_strdup_printf("control client pid %ld uid %ld connected",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	req = g_strdup_printf("{\"command\":\"ring\",\"peer\":%d,\"vector\":0}",
@@ -2150,16 +2114,16 @@ START_TEST(test_verbose_log)
 	g_free(req);
 	line = g_strdup_printf("control client pid %ld rang vector 0 of peer %d (pid %ld)",
 			       (long)getpid(), p.id, (long)getpid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 
 	cc_close(&c);
 	line = g_strdup_printf("control client pid %ld uid %ld disconnected",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 	g_free(ctl);
 }
 END_TEST
@@ -2181,7 +2145,7 @@ START_TEST(test_daemon_relative_paths)
 	const char *args[] = { "-S", "sock", "-M", s->shm_name, "-p", "pid",
 			       NULL };
 
-	ck_assert_int_eq(tserver_run(s, args, WAIT_MS), 0);
+	ck_assert_int_eq(tserver_run(s, args, TWAIT_MS), 0);
 	ck_assert(g_file_get_contents(pidfile, &text, NULL, NULL));
 	pid = strtol(text, NULL, 10);
 	g_free(text);
@@ -2200,7 +2164,7 @@ START_TEST(test_daemon_relative_paths)
 	cc_close(&c);
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
-	ck_assert_int_eq(proc_wait_exit((pid_t)pid, WAIT_MS), 0);
+	ck_assert_int_eq(proc_wait_exit((pid_t)pid, TWAIT_MS), 0);
 	left->daemon = -1;
 	ck_assert(!path_exists(ctl));
 	ck_assert(!path_exists(sock));

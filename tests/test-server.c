@@ -22,8 +22,6 @@
 
 #include "common.h"
 
-/* Generous bounds (common.h), as the tpeer_*_ok helpers wait. */
-#define WAIT_MS TWAIT_MS
 #define TCASE_TIMEOUT 300
 
 #define GiB (1ull << 30)
@@ -60,29 +58,11 @@ static struct tserver *srv_new(void)
 	return s;
 }
 
-/* Start a server with ARGS (NULL-terminated) or fail the test. */
-#define START(...) ({ \
-	const char *const a_[] = { __VA_ARGS__ }; \
-	struct tserver *s_ = tserver_start_tracked(a_); \
-	ck_assert_msg(s_, "server did not start"); \
-	s_; \
-})
-
-/* Stop cleanly: exit 0, socket and (default) POSIX shm object removed. */
-static void stop_ok(struct tserver *s)
-{
-	char name[64];
-
-	g_strlcpy(name, s->shm_name, sizeof(name));
-	ck_assert_int_eq(tserver_stop(s), 0);
-	ck_assert_msg(!shm_exists(name), "shm object %s left behind", name);
-}
-
 /* Wait for the server's start-up line, for servers started on a path
  * where a stale socket already exists (tserver_start cannot tell). */
 static void wait_listening(const struct tserver *s)
 {
-	ck_assert_msg(tserver_log_wait(s, "listening on", WAIT_MS),
+	ck_assert_msg(tserver_log_wait(s, "listening on", TWAIT_MS),
 		      "the server never said it was listening");
 }
 
@@ -94,7 +74,7 @@ static void read_until(struct tpeer *p, unsigned total)
 	struct tmsg m;
 
 	while (p->nmsgs < total)
-		tpeer_recv_ok(p, &m, WAIT_MS);
+		tpeer_recv_ok(p, &m, TWAIT_MS);
 }
 
 /* The next V messages are the join of `id`. */
@@ -103,7 +83,7 @@ static void expect_join(struct tpeer *p, int id)
 	struct tmsg m;
 
 	for (unsigned v = 0; v < p->vectors; v++) {
-		tpeer_recv_ok(p, &m, WAIT_MS);
+		tpeer_recv_ok(p, &m, TWAIT_MS);
 		ck_assert_msg(m.kind == TMSG_VECTOR && m.id == id &&
 			      m.vector == (int)v,
 			      "peer %d: want vector %u of %d, got %d/%d/%d",
@@ -115,7 +95,7 @@ static void expect_join(struct tpeer *p, int id)
 static void expect_refused(struct tpeer *p)
 {
 	struct tmsg m;
-	int r = tpeer_recv(p, WAIT_MS, &m, NULL);
+	int r = tpeer_recv(p, TWAIT_MS, &m, NULL);
 
 	ck_assert_msg(r == 0, "want EOF without a message, got %d", r);
 	ck_assert_uint_eq(p->nmsgs, 0);
@@ -134,14 +114,14 @@ static void read_greeting(struct tpeer *p, int want_id, const int *others,
 	struct tmsg m;
 
 	ck_assert_uint_eq(p->nmsgs, 0);
-	tpeer_recv_ok(p, &m, WAIT_MS);
+	tpeer_recv_ok(p, &m, TWAIT_MS);
 	ck_assert_int_eq(m.kind, TMSG_VERSION);
 	ck_assert_int_eq(m.value, 0);
-	tpeer_recv_ok(p, &m, WAIT_MS);
+	tpeer_recv_ok(p, &m, TWAIT_MS);
 	ck_assert_int_eq(m.kind, TMSG_ID);
 	if (want_id >= 0)
 		ck_assert_int_eq(p->id, want_id);
-	tpeer_recv_ok(p, &m, WAIT_MS);
+	tpeer_recv_ok(p, &m, TWAIT_MS);
 	ck_assert_int_eq(m.kind, TMSG_SHM);
 	ck_assert_uint_eq(p->shm_size, size);
 
@@ -149,7 +129,7 @@ static void read_greeting(struct tpeer *p, int want_id, const int *others,
 		int id = -1;
 
 		for (unsigned v = 0; v < p->vectors; v++) {
-			tpeer_recv_ok(p, &m, WAIT_MS);
+			tpeer_recv_ok(p, &m, TWAIT_MS);
 			ck_assert_int_eq(m.kind, TMSG_VECTOR);
 			ck_assert_int_eq(m.vector, (int)v);
 			if (v == 0)
@@ -167,7 +147,7 @@ static void read_greeting(struct tpeer *p, int want_id, const int *others,
 		seen[id] = true;
 	}
 	for (unsigned v = 0; v < p->vectors; v++) {
-		tpeer_recv_ok(p, &m, WAIT_MS);
+		tpeer_recv_ok(p, &m, TWAIT_MS);
 		ck_assert_int_eq(m.kind, TMSG_VECTOR);
 		ck_assert_int_eq(m.id, p->id);
 		ck_assert_int_eq(m.vector, (int)v);
@@ -210,7 +190,7 @@ static void check_pattern(const uint8_t *mem, size_t len)
 		ck_assert_msg(mem[i] == pattern(i), "byte %zu lost", i);
 }
 
-/* ---- 1. protocol ----------------------------------------------------- */
+/* ---- protocol ------------------------------------------------------- */
 
 START_TEST(test_greeting_and_fanout)
 {
@@ -243,12 +223,12 @@ START_TEST(test_greeting_and_fanout)
 
 	/* Doorbells through the received eventfds, vector by vector. */
 	ck_assert_int_eq(tpeer_ring(&a, 2, 2), 0);
-	ck_assert_int_eq(tpeer_wait_doorbell(&c, 2, WAIT_MS), 1);
+	ck_assert_int_eq(tpeer_wait_doorbell(&c, 2, TWAIT_MS), 1);
 	ck_assert_int_eq(tpeer_ring(&c, 0, 0), 0);
 	ck_assert_int_eq(tpeer_ring(&b, 0, 0), 0);
-	ck_assert_int_eq(tpeer_wait_doorbell(&a, 0, WAIT_MS), 2);
+	ck_assert_int_eq(tpeer_wait_doorbell(&a, 0, TWAIT_MS), 2);
 	ck_assert_int_eq(tpeer_ring(&b, 1, 1), 0);
-	ck_assert_int_eq(tpeer_wait_doorbell(&b, 1, WAIT_MS), 1);
+	ck_assert_int_eq(tpeer_wait_doorbell(&b, 1, TWAIT_MS), 1);
 	/* A ring lands on one vector only. */
 	ck_assert_int_eq(tpeer_wait_doorbell(&b, 0, 50), -ETIMEDOUT);
 	ck_assert_int_eq(tpeer_wait_doorbell(&c, 1, 50), -ETIMEDOUT);
@@ -265,7 +245,7 @@ START_TEST(test_greeting_and_fanout)
 	tpeer_expect_leave(&c, 0);
 	ck_assert_uint_eq(c.npeers, 0);
 	tpeer_close(&c);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -305,11 +285,11 @@ START_TEST(test_next_fit_ids)
 	tpeer_close(&c);
 	tpeer_close(&d);
 	tpeer_close(&e);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 2. clients that go away during their greeting ------------------- */
+/* ---- clients that go away during their greeting --------------------- */
 
 START_TEST(test_early_close)
 {
@@ -325,15 +305,15 @@ START_TEST(test_early_close)
 		case 0: /* close before anything arrives */
 			break;
 		case 1: /* after the version */
-			tpeer_recv_ok(&p, &m, WAIT_MS);
+			tpeer_recv_ok(&p, &m, TWAIT_MS);
 			break;
 		case 2: /* after the shm fd */
 			for (int k = 0; k < 3; k++)
-				tpeer_recv_ok(&p, &m, WAIT_MS);
+				tpeer_recv_ok(&p, &m, TWAIT_MS);
 			break;
 		case 3: /* half-way through the vectors */
 			for (int k = 0; k < 5; k++)
-				tpeer_recv_ok(&p, &m, WAIT_MS);
+				tpeer_recv_ok(&p, &m, TWAIT_MS);
 			break;
 		}
 		tpeer_close(&p);
@@ -356,11 +336,11 @@ START_TEST(test_early_close)
 
 	tpeer_close(&last);
 	tpeer_close(&obs);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 3. a peer that does not read ------------------------------------ */
+/* ---- a peer that does not read -------------------------------------- */
 
 START_TEST(test_slow_reader_keeps_everything)
 {
@@ -431,7 +411,7 @@ START_TEST(test_slow_reader_keeps_everything)
 	g_free(kept);
 	g_free(kept_at);
 	g_free(greeted_with);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
@@ -455,7 +435,7 @@ START_TEST(test_slow_reader_queue_limit)
 		churns++;
 		/* r sees the churner come and go, and maybe the idle leave */
 		do {
-			tpeer_recv_ok(&r, &m, WAIT_MS);
+			tpeer_recv_ok(&r, &m, TWAIT_MS);
 			if (m.kind == TMSG_LEAVE && m.id == idle.id)
 				idle_left = true;
 		} while (!(m.kind == TMSG_LEAVE && m.id == id));
@@ -471,13 +451,13 @@ START_TEST(test_slow_reader_queue_limit)
 	char *why = NULL;
 
 	do {
-		ret = tpeer_recv(&idle, WAIT_MS, &m, &why);
+		ret = tpeer_recv(&idle, TWAIT_MS, &m, &why);
 	} while (ret == 1);
 	ck_assert_msg(ret == 0, "idle peer: %d (%s) after %u messages", ret,
 		      why ? why : "", idle.nmsgs);
 	ck_assert_uint_gt(idle.nmsgs, 5);
 	ck_assert_uint_lt(idle.nmsgs, 5 + 2 * churns);
-	ck_assert(tserver_log_wait(s, "queue is full", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "queue is full", TWAIT_MS));
 
 	/* The server goes on. */
 	tpeer_join_ok(&c, s->sock, 1, false);
@@ -485,11 +465,11 @@ START_TEST(test_slow_reader_queue_limit)
 	tpeer_close(&c);
 	tpeer_close(&idle);
 	tpeer_close(&r);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 4. a peer that writes ------------------------------------------- */
+/* ---- a peer that writes --------------------------------------------- */
 
 START_TEST(test_writer_disconnected)
 {
@@ -506,7 +486,7 @@ START_TEST(test_writer_disconnected)
 	/* One byte: the server reads it and closes with nothing unread, so
 	 * this is a clean EOF. */
 	ck_assert_int_eq(send(b.sock, junk, 1, MSG_NOSIGNAL), 1);
-	r = tpeer_recv(&b, WAIT_MS, &m, NULL);
+	r = tpeer_recv(&b, TWAIT_MS, &m, NULL);
 	ck_assert_int_eq(r, 0);
 	tpeer_expect_leave(&a, b.id);
 
@@ -515,10 +495,10 @@ START_TEST(test_writer_disconnected)
 	expect_join(&a, c.id);
 	ck_assert_int_eq(send(c.sock, junk, sizeof(junk), MSG_NOSIGNAL),
 			 (ssize_t)sizeof(junk));
-	r = tpeer_recv(&c, WAIT_MS, &m, NULL);
+	r = tpeer_recv(&c, TWAIT_MS, &m, NULL);
 	ck_assert_msg(r == 0 || r == -ECONNRESET, "got %d", r);
 	tpeer_expect_leave(&a, c.id);
-	ck_assert(tserver_log_wait(s, "sent data", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "sent data", TWAIT_MS));
 
 	tpeer_join_ok(&d, s->sock, 1, false);
 	ck_assert_uint_eq(d.npeers, 1);
@@ -526,11 +506,11 @@ START_TEST(test_writer_disconnected)
 	tpeer_close(&b);
 	tpeer_close(&c);
 	tpeer_close(&d);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 5. out of fds --------------------------------------------------- */
+/* ---- out of fds ----------------------------------------------------- */
 
 START_TEST(test_emfile)
 {
@@ -563,18 +543,18 @@ START_TEST(test_emfile)
 	ck_assert(tserver_alive(s));
 	ck_assert_msg(cpu1 - cpu0 < 0.3, "server busy while paused: %.2f s",
 		      cpu1 - cpu0);
-	ck_assert(tserver_log_wait(s, "cannot accept new peers (Too many open files)", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "cannot accept new peers (Too many open files)", TWAIT_MS));
 
 	/* One leave frees two fds: one waiting connection gets in. */
 	tpeer_close(&p[1]);
-	int r = tpeer_greet(&w1, WAIT_MS);
+	int r = tpeer_greet(&w1, TWAIT_MS);
 
 	ck_assert_msg(r == 0, "first waiter: %s", g_strerror(-r));
 	ck_assert_uint_eq(w1.npeers, 3);
 	ck_assert_int_eq(tpeer_recv(&w2, 600, &m, NULL), -ETIMEDOUT);
 
 	tpeer_close(&p[2]);
-	r = tpeer_greet(&w2, WAIT_MS);
+	r = tpeer_greet(&w2, TWAIT_MS);
 	ck_assert_msg(r == 0, "second waiter: %s", g_strerror(-r));
 	ck_assert_uint_eq(w2.npeers, 3);
 
@@ -589,11 +569,11 @@ START_TEST(test_emfile)
 	tpeer_close(&p[3]);
 	tpeer_close(&w1);
 	tpeer_close(&w2);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 6. every ID in use ---------------------------------------------- */
+/* ---- every ID in use ------------------------------------------------ */
 
 START_TEST(test_max_peers)
 {
@@ -611,7 +591,7 @@ START_TEST(test_max_peers)
 	expect_refused(&extra);
 	tpeer_close(&extra);
 	ck_assert(tserver_alive(s));
-	ck_assert(tserver_log_wait(s, "every peer ID is in use", WAIT_MS));
+	ck_assert(tserver_log_wait(s, "every peer ID is in use", TWAIT_MS));
 	for (int i = 0; i < 4; i++)
 		tpeer_expect_quiet(&p[i], i == 0 ? 200 : 10);
 
@@ -628,11 +608,11 @@ START_TEST(test_max_peers)
 			tpeer_close(&p[i]);
 		}
 	tpeer_close(&late);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 7. no FD_SETSIZE limit ------------------------------------------ */
+/* ---- no FD_SETSIZE limit -------------------------------------------- */
 
 /*
  * Connect n peers one after the other; after each join, every earlier
@@ -662,7 +642,7 @@ static void full_mesh(unsigned n, unsigned vectors)
 	for (unsigned i = 0; i < n; i++)
 		tpeer_close(&p[i]);
 	g_free(p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 
 START_TEST(test_mesh_64_vectors)
@@ -677,7 +657,7 @@ START_TEST(test_mesh_1000_peers)
 }
 END_TEST
 
-/* ---- 8. large sizes -------------------------------------------------- */
+/* ---- large sizes ---------------------------------------------------- */
 
 static void check_size(const char *size, bool exact, bool memfd,
 		       uint64_t want)
@@ -701,7 +681,7 @@ static void check_size(const char *size, bool exact, bool memfd,
 		ck_assert_uint_eq((uint64_t)st.st_size, want);
 	}
 	tpeer_close(&p);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 
 START_TEST(test_sizes)
@@ -715,7 +695,7 @@ START_TEST(test_sizes)
 }
 END_TEST
 
-/* ---- 9. bad arguments ------------------------------------------------ */
+/* ---- bad arguments -------------------------------------------------- */
 
 /* Run with the given extra arguments: it must exit 1 with one sentence
  * naming `needle` on stderr, and create nothing. */
@@ -731,7 +711,7 @@ static void refused(const char *opt, const char *value, const char *sock,
 	const char *args[] = { "-F", "-S", sock, "-M", s->shm_name, opt,
 			       value, NULL };
 
-	ck_assert_int_eq(tserver_run(s, args, WAIT_MS), 1);
+	ck_assert_int_eq(tserver_run(s, args, TWAIT_MS), 1);
 	tserver_expect_one_message(s, needle);
 	ck_assert(!path_exists(sock));
 	ck_assert(!path_exists(s->sock));
@@ -759,7 +739,7 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
-/* ---- 10. a second instance ------------------------------------------- */
+/* ---- a second instance ---------------------------------------------- */
 
 START_TEST(test_second_instance)
 {
@@ -776,7 +756,7 @@ START_TEST(test_second_instance)
 
 	const char *args[] = { "-F", "-S", s->sock, "-M", s->shm_name, NULL };
 
-	ck_assert_int_eq(tserver_run(s2, args, WAIT_MS), 1);
+	ck_assert_int_eq(tserver_run(s2, args, TWAIT_MS), 1);
 	ck_assert(tserver_log_wait(s2, "already listening", 0));
 	tserver_cleanup(s2);
 	/* Finding the live server did not connect to it: its peers saw
@@ -797,11 +777,11 @@ START_TEST(test_second_instance)
 
 	tpeer_close(&p);
 	tpeer_close(&q);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- 11, 12. restart after SIGKILL ----------------------------------- */
+/* ---- restart after SIGKILL ------------------------------------------ */
 
 START_TEST(test_stale_socket)
 {
@@ -821,7 +801,7 @@ START_TEST(test_stale_socket)
 	ck_assert_int_eq(p.id, 0);
 	tpeer_close(&p);
 
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 	ck_assert(!path_exists(old->sock));
 	ck_assert(!shm_exists(old->shm_name));
 	tserver_cleanup(old);
@@ -850,13 +830,13 @@ START_TEST(test_shm_survives_restart)
 	munmap(mem, p.shm_size);
 	tpeer_close(&p);
 
-	ck_assert_int_eq(tserver_stop(s), 0);
+	tserver_stop_ok(s);
 	ck_assert(!shm_exists(old->shm_name));
 	tserver_cleanup(old);
 }
 END_TEST
 
-/* ---- 13. daemon mode ------------------------------------------------- */
+/* ---- daemon mode ---------------------------------------------------- */
 
 START_TEST(test_daemon)
 {
@@ -876,7 +856,7 @@ START_TEST(test_daemon)
 	const char *args[] = { "-S", s->sock, "-M", s->shm_name, "-p",
 			       pidfile, NULL };
 
-	ck_assert_int_eq(tserver_run(s, args, WAIT_MS), 0);
+	ck_assert_int_eq(tserver_run(s, args, TWAIT_MS), 0);
 
 	/* Serving as soon as the launcher returns: one try, no retry. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -898,7 +878,7 @@ START_TEST(test_daemon)
 	tpeer_close(&p);
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
-	ck_assert_int_eq(proc_wait_exit((pid_t)pid, WAIT_MS), 0);
+	ck_assert_int_eq(proc_wait_exit((pid_t)pid, TWAIT_MS), 0);
 	left->daemon = -1;
 	ck_assert(!path_exists(s->sock));
 	ck_assert(!path_exists(pidfile));
@@ -920,7 +900,7 @@ START_TEST(test_daemon_bad_pidfile)
 	const char *args[] = { "-S", s->sock, "-M", s->shm_name, "-p",
 			       pidfile, NULL };
 
-	ck_assert_int_ne(tserver_run(s, args, WAIT_MS), 0);
+	ck_assert_int_ne(tserver_run(s, args, TWAIT_MS), 0);
 	/* The launcher returns once the daemon has given up: reap it. */
 	while (waitpid(-1, NULL, 0) > 0)
 		;
@@ -932,7 +912,7 @@ START_TEST(test_daemon_bad_pidfile)
 }
 END_TEST
 
-/* ---- 14. signals ----------------------------------------------------- */
+/* ---- signals -------------------------------------------------------- */
 
 static void stop_by_signal(int sig, bool keep_shm)
 {
@@ -944,12 +924,12 @@ static void stop_by_signal(int sig, bool keep_shm)
 	tpeer_join_ok(&p, s->sock, 1, false);
 	ck_assert(shm_exists(s->shm_name));
 	ck_assert_int_eq(kill(s->pid, sig), 0);
-	ck_assert_int_eq(proc_wait_exit(s->pid, WAIT_MS), 0);
+	ck_assert_int_eq(proc_wait_exit(s->pid, TWAIT_MS), 0);
 	s->pid = -1;
 	ck_assert(!path_exists(s->sock));
 	ck_assert(shm_exists(s->shm_name) == keep_shm);
 	/* The peer sees its connection close. */
-	ck_assert_int_eq(tpeer_recv(&p, WAIT_MS, &m, NULL), 0);
+	ck_assert_int_eq(tpeer_recv(&p, TWAIT_MS, &m, NULL), 0);
 	tpeer_close(&p);
 	tserver_cleanup(s);
 	ck_assert(!shm_exists(s->shm_name));
@@ -964,7 +944,7 @@ START_TEST(test_signals)
 }
 END_TEST
 
-/* ---- 15. verbose log ------------------------------------------------- */
+/* ---- verbose log ---------------------------------------------------- */
 
 START_TEST(test_verbose_log)
 {
@@ -976,19 +956,19 @@ START_TEST(test_verbose_log)
 	tpeer_join_ok(&b, s->sock, 1, false);
 	line = g_strdup_printf("peer 1 connected (pid %ld, uid %ld)",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 	tpeer_close(&b);
 	line = g_strdup_printf("peer 1 disconnected (pid %ld, uid %ld)",
 			       (long)getpid(), (long)getuid());
-	ck_assert_msg(tserver_log_wait(s, line, WAIT_MS), "no '%s'", line);
+	ck_assert_msg(tserver_log_wait(s, line, TWAIT_MS), "no '%s'", line);
 	g_free(line);
 	tpeer_close(&a);
-	stop_ok(s);
+	tserver_stop_ok(s);
 }
 END_TEST
 
-/* ---- runner ---------------------------------------------------------- */
+/* ---- runner --------------------------------------------------------- */
 
 static Suite *server_suite(void)
 {

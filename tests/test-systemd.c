@@ -32,7 +32,6 @@
 #include "common.h"
 #include "tproc.h"
 
-#define WAIT_MS TWAIT_MS
 #define TCASE_TIMEOUT 120
 #define SHM_SIZE 4194304
 
@@ -116,26 +115,10 @@ static pid_t spawn(struct tserver *s, const char *const *argv,
 /* Wait for the server to exit: its status (see proc_wait_exit). */
 static int wait_exit(struct tserver *s)
 {
-	int r = proc_wait_exit(s->pid, WAIT_MS);
+	int r = proc_wait_exit(s->pid, TWAIT_MS);
 
 	s->pid = -1;
 	return r;
-}
-
-/* SIGTERM: it exits 0. */
-static void stop_ok(struct tserver *s)
-{
-	int r;
-
-	ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
-	r = wait_exit(s);
-	if (r != 0) {
-		char *log = tserver_log(s);
-
-		ck_abort_msg("server exit status %d, want 0; its log: %s", r,
-			     log);
-		g_free(log);
-	}
 }
 
 /* A connection to path ("@name": abstract), or -errno. */
@@ -195,7 +178,7 @@ static bool listening(const char *path)
  * (systemd-socket-activate binds it, then listens). */
 static void wait_socket_file(const char *path)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	struct stat st;
 
 	while (!(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
@@ -332,7 +315,7 @@ static bool has_line(const char *msg, const char *line)
 static char *notify_expect(struct notify *n, pid_t pid, const char *want)
 {
 	pid_t from;
-	char *msg = dgram_recv(n->fd, WAIT_MS, &from);
+	char *msg = dgram_recv(n->fd, TWAIT_MS, &from);
 
 	ck_assert_msg(msg, "no notification (want %s)", want);
 	ck_assert_msg(has_line(msg, want), "want %s, got '%s'", want, msg);
@@ -383,7 +366,7 @@ static char *ctl_info(const char *sock, const char *ctl, const char *key)
 	proc_start(&c, proc_ctl_path(),
 		   (const char *const[]){ "info", ctl ? "-C" : "-S",
 					  ctl ? ctl : sock, NULL });
-	while ((l = proc_next(&c, WAIT_MS)))
+	while ((l = proc_next(&c, TWAIT_MS)))
 		if (!v && strncmp(l, key, kl) == 0 && l[kl] == ' ')
 			v = g_strdup(g_strchug((char *)l + kl));
 	EXPECT_EXIT(&c, 0);
@@ -494,7 +477,7 @@ START_TEST(test_activation_serves)
 	tpeer_close(&b);
 
 	pid = s->pid;
-	stop_ok(s);
+	tserver_term_ok(s);
 	msg = notify_expect(&n, pid, "STOPPING=1");
 	g_free(msg);
 	ck_assert_msg(path_exists(s->sock),
@@ -541,7 +524,7 @@ START_TEST(test_activation_paths)
 	g_free(msg);
 	tpeer_close(&p);
 	pid = s->pid;
-	stop_ok(s);
+	tserver_term_ok(s);
 	g_free(notify_expect(&n, pid, "STOPPING=1"));
 	ck_assert(path_exists(s->sock));
 	ck_assert(!path_exists(ctl));
@@ -560,7 +543,7 @@ START_TEST(test_activation_paths)
 	CHECK_INFO(s->sock, ctl, "socket", "%s", s->sock);
 	tpeer_close(&p);
 	pid = s->pid;
-	stop_ok(s);
+	tserver_term_ok(s);
 	g_free(notify_expect(&n, pid, "STOPPING=1"));
 	ck_assert(path_exists(s->sock));
 	ck_assert(!path_exists(ctl));
@@ -617,7 +600,7 @@ START_TEST(test_activation_refused)
 	/* An abstract socket: no path for the control socket to follow. */
 	snprintf(abstract, sizeof(abstract), "@%s", s->shm_name);
 	start_activated(s, &n, abstract, NULL, false, NULL);
-	for (double end = now_seconds() + WAIT_MS / 1000.0;
+	for (double end = now_seconds() + TWAIT_MS / 1000.0;
 	     (fd = raw_connect(abstract)) < 0; usleep(2000))
 		ck_assert_msg(now_seconds() < end, "no socket at %s: %s",
 			      abstract, g_strerror(-fd));
@@ -697,7 +680,7 @@ START_TEST(test_activation_access)
 	ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0);
 	close(fd);
 	tserver_expect_log(s, "neither its uid nor its gid is allowed");
-	stop_ok(s);
+	tserver_term_ok(s);
 	tserver_cleanup(s);
 }
 END_TEST
@@ -769,6 +752,7 @@ START_TEST(test_notify_ready)
 	msg = dgram_recv(n.fd, 200, NULL);
 	ck_assert_msg(!msg, "unexpected notification '%s'", msg);
 	pid = s->pid;
+	/* Not tserver_stop_ok(): its dir still holds the notify socket. */
 	ck_assert_int_eq(tserver_stop(s), 0);
 	msg = notify_expect(&n, pid, "STOPPING=1");
 	g_free(msg);
@@ -797,6 +781,7 @@ START_TEST(test_notify_status)
 	g_free(v);
 	g_free(want);
 	g_free(msg);
+	/* Not tserver_stop_ok(): its dir still holds the notify socket. */
 	ck_assert_int_eq(tserver_stop(s), 0);
 	notify_close(&n);
 	tserver_cleanup(s);
@@ -821,7 +806,7 @@ START_TEST(test_notify_failure)
 						      NULL });
 	ck_assert_int_eq(wait_exit(s), 1);
 	notify_expect_failed(&n, "another server is already listening on");
-	ck_assert_int_eq(tserver_stop(other), 0);
+	tserver_stop_ok(other);
 
 	/* The shm object exists with another size. */
 	snprintf(name, sizeof(name), "/%s", s->shm_name);
@@ -876,7 +861,7 @@ START_TEST(test_no_libsystemd_notify)
 	tpeer_close(&p);
 	msg = dgram_recv(n.fd, 500, NULL);
 	ck_assert_msg(!msg, "notification '%s' without libsystemd", msg);
-	stop_ok(s);
+	tserver_term_ok(s);
 	notify_close(&n);
 	tserver_cleanup(s);
 }
@@ -903,7 +888,7 @@ START_TEST(test_log_stderr)
 	tpeer_join_ok(&p, s->sock, 1, false);
 	tpeer_close(&p);
 	tserver_expect_log(s, "closed its connection, 0 peers\n");
-	stop_ok(s);
+	tserver_term_ok(s);
 
 	log = tserver_log(s);
 	lines = g_strsplit(log, "\n", -1);
@@ -1044,7 +1029,7 @@ static const char *journal_stderr(struct journal *j)
 
 static void journal_expect_stderr(struct journal *j, const char *needle)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 
 	while (!strstr(journal_stderr(j), needle)) {
 		ck_assert_msg(now_seconds() < deadline,
@@ -1079,7 +1064,7 @@ static void journal_close(struct journal *j)
  * are skipped. */
 static void journal_expect(struct journal *j, const char *msg, int prio)
 {
-	double deadline = now_seconds() + WAIT_MS / 1000.0;
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	char want_prio[4];
 
 	snprintf(want_prio, sizeof(want_prio), "%d", prio);
@@ -1135,7 +1120,7 @@ START_TEST(test_log_journald)
 	journal_expect(&j, "peer 0 connected (pid ", 6);
 	tpeer_close(&p);
 	journal_expect(&j, "peer 0 disconnected (pid ", 6);
-	stop_ok(s);
+	tserver_term_ok(s);
 	journal_expect(&j, "signal 15: exiting", 6);
 	err = journal_stderr(&j);
 	ck_assert_msg(g_str_has_prefix(err, "ivshmem-server: listening on ") &&
@@ -1181,7 +1166,7 @@ START_TEST(test_log_journald_unreachable)
 	tpeer_close(&p);
 	journal_expect_stderr(&j, "ivshmem-server: peer 0 connected (pid ");
 	journal_expect_stderr(&j, "closed its connection, 0 peers\n");
-	stop_ok(s);
+	tserver_term_ok(s);
 	journal_expect_stderr(&j, "ivshmem-server: signal 15: exiting\n");
 	journal_close(&j);
 	tserver_cleanup(s);

@@ -75,7 +75,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("table");
-	TCase *tc = tcase_create("table");
+	TCase *tc = tcase_with("table", 0, NULL);
 
 	tcase_add_test(tc, next_fit);
 	tcase_add_test(tc, exhaustion_full_range);

@@ -206,7 +206,7 @@ void proc_expect_usage(const char *path, const char *prog, const char *try,
 
 	proc_start(&c, path, args);
 	proc_close_in(&c);
-	st = proc_wait(&c, PROC_WAIT_MS);
+	st = proc_wait(&c, TWAIT_MS);
 	e = proc_stderr(&c);
 	nl = strchr(e, '\n');
 	ck_assert_msg(st == 2, "%s %s: status %d, want 2 (stderr: %s)", prog,

@@ -14,8 +14,7 @@
 #include <check.h>
 #include <glib.h>
 
-/* How long a line or an exit may take: CI machines are shared and slow. */
-#define PROC_WAIT_MS 10000
+#include "common.h"
 
 struct proc {
 	const char *name;       /* for messages */
@@ -68,7 +67,7 @@ void proc_expect_usage_error(const char *command, const char *const *args);
 /* The next line is exactly `want` (printf-style). */
 #define EXPECT(p, ...) do { \
 	char *w_ = g_strdup_printf(__VA_ARGS__); \
-	const char *l_ = proc_next(p, PROC_WAIT_MS); \
+	const char *l_ = proc_next(p, TWAIT_MS); \
 	ck_assert_msg(l_ && strcmp(l_, w_) == 0, \
 		      "%s %ld: want '%s', got '%s' (stderr: %s)", \
 		      (p)->name, (long)(p)->pid, w_, l_ ? l_ : "(nothing)", \
@@ -79,7 +78,7 @@ void proc_expect_usage_error(const char *command, const char *const *args);
 /* The next line starts with `want` (printf-style). */
 #define EXPECT_PREFIX(p, ...) do { \
 	char *w_ = g_strdup_printf(__VA_ARGS__); \
-	const char *l_ = proc_next(p, PROC_WAIT_MS); \
+	const char *l_ = proc_next(p, TWAIT_MS); \
 	ck_assert_msg(l_ && g_str_has_prefix(l_, w_), \
 		      "%s %ld: want '%s...', got '%s' (stderr: %s)", \
 		      (p)->name, (long)(p)->pid, w_, l_ ? l_ : "(nothing)", \
@@ -89,7 +88,7 @@ void proc_expect_usage_error(const char *command, const char *const *args);
 
 /* It exits with `status`. */
 #define EXPECT_EXIT(p, status) do { \
-	int st_ = proc_wait(p, PROC_WAIT_MS); \
+	int st_ = proc_wait(p, TWAIT_MS); \
 	ck_assert_msg(st_ == (status), \
 		      "%s: exit status %d, want %d (stderr: %s)", \
 		      (p)->name, st_, (status), proc_stderr(p)); \
