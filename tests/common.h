@@ -210,8 +210,6 @@ void tpeer_drain(struct tpeer *p, int ms);
 
 /* ---- misc -------------------------------------------------------------- */
 
-/* Parse a decimal unsigned number in lo..hi: 0, or -1 if s is none. */
-int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
 /* Does the POSIX shm object `name` (without the '/') exist? */
 bool shm_exists(const char *name);
 /* Is there a file (of any kind, a dangling symlink too) at path? */

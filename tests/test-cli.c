@@ -346,8 +346,7 @@ enum kind { SIZE, NUMBER, SECONDS };
  * An option of a program. args: its arguments, VALUE standing for the
  * input, and after it one argument the program refuses only once every
  * option has been read (so an accepted value shows as that refusal,
- * not as a start). exact: the refusal is the module's sentence; else
- * (wording of its own, for now) only its "invalid WHAT 'INPUT'" start.
+ * not as a start). A refusal is the module's sentence, word for word.
  */
 struct option_case {
 	const char *label;
@@ -360,7 +359,6 @@ struct option_case {
 	int status;             /* the exit status of a refusal */
 	const char *hint;       /* the line after the sentence, or NULL */
 	const char *accepted[2];/* one of them is in stderr when accepted */
-	bool exact;
 };
 
 #define VALUE "\x01"
@@ -404,86 +402,86 @@ static const struct option_case options[] = {
 	/* Sizes. */
 	{ "ivshmem-server -l", server_path,
 	  { SERVER_ARGS, "-l", VALUE, "extra" }, SIZE, "size", 1, INT64_MAX,
-	  "ivshmem-server", 1, SERVER_HINT, SERVER_EXTRA, true },
+	  "ivshmem-server", 1, SERVER_HINT, SERVER_EXTRA },
 	{ "ivshmem-server --size", server_path,
 	  { SERVER_ARGS, "--size", VALUE, "extra" }, SIZE, "size", 1,
-	  INT64_MAX, "ivshmem-server", 1, SERVER_HINT, SERVER_EXTRA, true },
+	  INT64_MAX, "ivshmem-server", 1, SERVER_HINT, SERVER_EXTRA },
 	{ "ivshmem-ctl dump --length", ctl_path,
 	  { "dump", "--length", VALUE, "extra" }, SIZE, "length", 0,
-	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("dump"), CTL_EXTRA, true },
+	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("dump"), CTL_EXTRA },
 	{ "ivshmem-ctl dump --offset", ctl_path,
 	  { "dump", "--offset", VALUE, "extra" }, SIZE, "offset", 0,
-	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("dump"), CTL_EXTRA, true },
+	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("dump"), CTL_EXTRA },
 	{ "ivshmem-ctl read --length", ctl_path,
 	  { "read", "--length", VALUE, "extra" }, SIZE, "length", 0,
-	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("read"), CTL_EXTRA, true },
+	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("read"), CTL_EXTRA },
 	{ "ivshmem-ctl write --offset", ctl_path,
 	  { "write", "--offset", VALUE, "00", "extra" }, SIZE, "offset", 0,
-	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("write"), CTL_EXTRA, true },
+	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("write"), CTL_EXTRA },
 	{ "ivshmem-flat-unicorn --shm-size", unicorn_path,
 	  { "--shm-size", VALUE }, SIZE, "size", 1, INT64_MAX,
-	  "ivshmem-flat-unicorn", 2, UNICORN_HINT, UNICORN_ACCEPTED, true },
+	  "ivshmem-flat-unicorn", 2, UNICORN_HINT, UNICORN_ACCEPTED },
 	/* Numbers. */
 	{ "ivshmem-server -n", server_path,
 	  { SERVER_ARGS, "-n", VALUE, "extra" }, NUMBER, "vector count", 1,
 	  IVSHMEM_MAX_VECTORS, "ivshmem-server", 1, SERVER_HINT,
-	  SERVER_EXTRA, true },
+	  SERVER_EXTRA },
 	{ "ivshmem-server --max-peers", server_path,
 	  { SERVER_ARGS, "--max-peers", VALUE, "extra" }, NUMBER,
 	  "peer limit", 1, IVSHMEM_MAX_PEERS, "ivshmem-server", 1,
-	  SERVER_HINT, SERVER_EXTRA, true },
+	  SERVER_HINT, SERVER_EXTRA },
 	{ "ivshmem-server --queue-limit", server_path,
 	  { SERVER_ARGS, "--queue-limit", VALUE, "extra" }, NUMBER,
 	  "queue limit", 1, 1u << 24, "ivshmem-server", 1, SERVER_HINT,
-	  SERVER_EXTRA, true },
+	  SERVER_EXTRA },
 	{ "ivshmem-ctl peer --vectors", ctl_path,
 	  { "peer", "--vectors", VALUE, "extra" }, NUMBER, "vector count", 0,
 	  IVSHMEM_MAX_VECTORS, "ivshmem-ctl", 2, CTL_HINT("peer"),
-	  CTL_EXTRA, false },
+	  CTL_EXTRA },
 	{ "ivshmem-ctl peer --wait-peers", ctl_path,
 	  { "peer", "--wait-peers", VALUE, "extra" }, NUMBER, "peer count", 0,
 	  IVSHMEM_MAX_PEERS - 1, "ivshmem-ctl", 2, CTL_HINT("peer"),
-	  CTL_EXTRA, false },
+	  CTL_EXTRA },
 	{ "ivshmem-ctl watch --count", ctl_path,
 	  { "watch", "--count", VALUE, "extra" }, NUMBER, "event count", 0,
-	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("watch"), CTL_EXTRA, false },
+	  UINT64_MAX, "ivshmem-ctl", 2, CTL_HINT("watch"), CTL_EXTRA },
 	{ "bench-doorbell --vectors", doorbell_path,
 	  { "--vectors", VALUE, "extra" }, NUMBER, "vector count", 1,
-	  IVSHMEM_MAX_VECTORS, "bench-doorbell", 2, NULL, USAGE_TEXT, true },
+	  IVSHMEM_MAX_VECTORS, "bench-doorbell", 2, NULL, USAGE_TEXT },
 	{ "bench-doorbell --iterations", doorbell_path,
 	  { "--iterations", VALUE, "extra" }, NUMBER, "iteration count", 1,
-	  100000000, "bench-doorbell", 2, NULL, USAGE_TEXT, true },
+	  100000000, "bench-doorbell", 2, NULL, USAGE_TEXT },
 	{ "bench-doorbell --warmup", doorbell_path,
 	  { "--warmup", VALUE, "extra" }, NUMBER, "warm-up count", 0,
-	  100000000, "bench-doorbell", 2, NULL, USAGE_TEXT, true },
+	  100000000, "bench-doorbell", 2, NULL, USAGE_TEXT },
 	{ "bench-doorbell --rounds", doorbell_path,
 	  { "--rounds", VALUE, "extra" }, NUMBER, "round count", 1, 1000,
-	  "bench-doorbell", 2, NULL, USAGE_TEXT, true },
+	  "bench-doorbell", 2, NULL, USAGE_TEXT },
 	{ "bench-mesh --peers", mesh_path,
 	  { "--peers", VALUE, "extra" }, NUMBER, "peer count", 1, 8192,
-	  "bench-mesh", 2, NULL, USAGE_TEXT, true },
+	  "bench-mesh", 2, NULL, USAGE_TEXT },
 	{ "bench-mesh --vectors", mesh_path,
 	  { "--vectors", VALUE, "extra" }, NUMBER, "vector count", 1,
-	  IVSHMEM_MAX_VECTORS, "bench-mesh", 2, NULL, USAGE_TEXT, true },
+	  IVSHMEM_MAX_VECTORS, "bench-mesh", 2, NULL, USAGE_TEXT },
 	{ "bench-mesh --repeat", mesh_path,
 	  { "--repeat", VALUE, "extra" }, NUMBER, "repeat count", 1, 100,
-	  "bench-mesh", 2, NULL, USAGE_TEXT, true },
+	  "bench-mesh", 2, NULL, USAGE_TEXT },
 	{ "bench-flat-mmio --n", flat_mmio_path,
 	  { "--n", VALUE, "--extra" }, NUMBER, "access count", 1, UINT64_MAX,
-	  "bench-flat-mmio", 2, NULL, USAGE_TEXT, true },
+	  "bench-flat-mmio", 2, NULL, USAGE_TEXT },
 	{ "bench-flat-mmio --rounds", flat_mmio_path,
 	  { "--rounds", VALUE, "--extra" }, NUMBER, "round count", 1, 64,
-	  "bench-flat-mmio", 2, NULL, USAGE_TEXT, true },
+	  "bench-flat-mmio", 2, NULL, USAGE_TEXT },
 	/* Durations. */
 	{ "ivshmem-flat-unicorn --timeout", unicorn_path,
 	  { "--timeout", VALUE }, SECONDS, "timeout", 0, 0,
-	  "ivshmem-flat-unicorn", 2, UNICORN_HINT, UNICORN_ACCEPTED, true },
+	  "ivshmem-flat-unicorn", 2, UNICORN_HINT, UNICORN_ACCEPTED },
 	{ "ivshmem-ctl watch --timeout", ctl_path,
 	  { "watch", "--timeout", VALUE, "extra" }, SECONDS, "timeout", 0, 0,
-	  "ivshmem-ctl", 2, CTL_HINT("watch"), CTL_EXTRA, false },
+	  "ivshmem-ctl", 2, CTL_HINT("watch"), CTL_EXTRA },
 	{ "ivshmem-ctl peer --timeout", ctl_path,
 	  { "peer", "--timeout", VALUE, "extra" }, SECONDS, "timeout", 0, 0,
-	  "ivshmem-ctl", 2, CTL_HINT("peer"), CTL_EXTRA, false },
+	  "ivshmem-ctl", 2, CTL_HINT("peer"), CTL_EXTRA },
 };
 
 struct run {
@@ -549,7 +547,7 @@ static void check_option(const struct option_case *o, const char *in)
 			      (o->accepted[1] && strstr(r.err, o->accepted[1])),
 			      "%s '%s': should be accepted, stderr: %s",
 			      o->label, in, r.err);
-	} else if (o->exact) {
+	} else {
 		want = g_strdup_printf("%s: %s\n%s", o->prog, error,
 				       o->hint ? o->hint : "");
 		ck_assert_msg(r.status == o->status,
@@ -559,15 +557,6 @@ static void check_option(const struct option_case *o, const char *in)
 			      "%s '%s':\nstderr: %s\nwant:   %s", o->label, in,
 			      r.err, want);
 		ck_assert_str_eq(r.out, "");
-	} else {
-		want = g_strdup_printf("%s: invalid %s '%s'", o->prog, o->what,
-				       in);
-		ck_assert_msg(r.status == o->status,
-			      "%s '%s': status %d, want %d (stderr: %s)",
-			      o->label, in, r.status, o->status, r.err);
-		ck_assert_msg(g_str_has_prefix(r.err, want),
-			      "%s '%s': stderr: %s, want %s...", o->label, in,
-			      r.err, want);
 	}
 	run_free(&r);
 }
@@ -734,7 +723,7 @@ END_TEST
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
-	TCase *tc = tcase_create("grammar");
+	TCase *tc = tcase_with("grammar", 0, NULL);
 
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_size_sentences);

@@ -68,7 +68,7 @@ static void usage(void)
 "per event on standard output and, once ready, take commands on standard\n"
 "input, one per line.\n"
 "\n"
-"  -S, --socket=PATH       the server's socket (default " CTL_DEFAULT_SOCKET ")\n"
+"  -S, --socket=PATH       the server's socket (default " CLI_DEFAULT_SOCKET ")\n"
 "      --json              print one JSON object per line instead of text\n"
 "      --vectors=N         take N vectors per peer, 0..%d; 0 (the default)\n"
 "                          takes as many as the server gives\n"
@@ -203,9 +203,11 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 			usage();
 			return -1;
 		case OPT_VECTORS:
+			/* 0: as many as the server has. */
 			if (ctl_parse_u64(optarg, IVSHMEM_MAX_VECTORS, &v) < 0)
-				return USAGE("invalid vector count '%s': give a number from 0 (as the server) to %d",
-					     optarg, IVSHMEM_MAX_VECTORS);
+				return ctl_u64_usage_error("peer",
+					"vector count", optarg,
+					IVSHMEM_MAX_VECTORS);
 			o->vectors = (unsigned)v;
 			break;
 		case OPT_STAY:
@@ -224,8 +226,9 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 		case OPT_WAIT_PEERS:
 			if (ctl_parse_u64(optarg, IVSHMEM_MAX_PEERS - 1,
 					  &v) < 0)
-				return USAGE("invalid peer count '%s': give a number from 0 to %d",
-					     optarg, IVSHMEM_MAX_PEERS - 1);
+				return ctl_u64_usage_error("peer",
+					"peer count", optarg,
+					IVSHMEM_MAX_PEERS - 1);
 			o->wait_peers = (long)v;
 			break;
 		case OPT_EXIT_AFTER:
@@ -236,8 +239,8 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 			break;
 		case OPT_TIMEOUT:
 			if (ctl_parse_seconds(optarg, &o->timeout) < 0)
-				return USAGE("invalid timeout '%s': give a positive number of seconds, like 5 or 0.5",
-					     optarg);
+				return ctl_seconds_usage_error("peer",
+					"timeout", optarg);
 			break;
 		default:
 			/* -S, --json, -v and what is wrong. */

@@ -265,15 +265,15 @@ int ctl_watch_run(const struct ctl_global *g, int argc, char **argv)
 			return CTL_EXIT_OK;
 		case OPT_COUNT:
 			if (ctl_parse_u64(optarg, UINT64_MAX, &v) < 0)
-				return ctl_usage_error("watch", "invalid event count '%s': give a number",
-						       optarg);
+				return ctl_u64_usage_error("watch",
+					"event count", optarg, UINT64_MAX);
 			w.count = v;
 			w.counted = true;
 			break;
 		case OPT_TIMEOUT:
 			if (ctl_parse_seconds(optarg, &w.timeout) < 0)
-				return ctl_usage_error("watch", "invalid timeout '%s': give a positive number of seconds, like 5 or 0.5",
-						       optarg);
+				return ctl_seconds_usage_error("watch",
+					"timeout", optarg);
 			break;
 		default:
 			if (ctl_common_option("watch", c, argv, &o) !=

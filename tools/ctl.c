@@ -67,7 +67,7 @@ static void usage(void)
 "  help CMD   show the help of CMD (the same as: ivshmem-ctl CMD --help)\n"
 "\n"
 "Global options (every command also takes them after its name):\n"
-"  -S, --socket=PATH      the server's socket (default " CTL_DEFAULT_SOCKET ")\n"
+"  -S, --socket=PATH      the server's socket (default " CLI_DEFAULT_SOCKET ")\n"
 "  -C, --control=PATH     the server's control socket (default: the socket's\n"
 "                         path with .ctl appended), used by every command\n"
 "                         but peer; without -C, peers, ring, info, watch,\n"
@@ -367,7 +367,7 @@ static void open_std_fds(void)
 
 int main(int argc, char **argv)
 {
-	struct ctl_global g = { .socket_path = CTL_DEFAULT_SOCKET };
+	struct ctl_global g = { .socket_path = CLI_DEFAULT_SOCKET };
 	const struct ctl_command *cmd;
 	struct ctl_opts o;
 	int c;

@@ -13,9 +13,6 @@
 #include "cli.h"
 #include "json-line.h"
 
-/* The server's default socket (ivshmem-server -S, QEMU's too). */
-#define CTL_DEFAULT_SOCKET CLI_DEFAULT_SOCKET
-
 /* Exit statuses, the same for every command. */
 enum {
 	CTL_EXIT_OK = 0,        /* done */
@@ -193,7 +190,7 @@ enum {
 
 /* The lines of a command's --help that describe them. */
 #define CTL_COMMON_HELP \
-"  -S, --socket=PATH      the server's socket (default " CTL_DEFAULT_SOCKET ")\n" \
+"  -S, --socket=PATH      the server's socket (default " CLI_DEFAULT_SOCKET ")\n" \
 "  -C, --control=PATH     its control socket (default: the socket's path\n" \
 "                         with .ctl appended)\n" \
 "      --json             print JSON objects instead of text\n" \
