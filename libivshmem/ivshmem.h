@@ -127,7 +127,7 @@ IVSHMEM_EXPORT int ivshmem_shm_open(enum ivshmem_shm_kind kind,
  * @retval -EEXIST path exists and is not a socket
  * @retval other negative errno from socket, bind or listen
  */
-IVSHMEM_EXPORT int ivshmem_listen_unix(const char *path, int *fd_out);
+IVSHMEM_EXPORT int ivshmem_socket_listen(const char *path, int *fd_out);
 
 /* ------------------------------------------------------------------ */
 /* Server side                                                         */

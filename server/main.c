@@ -390,7 +390,7 @@ static void detach_stdio(void)
 		close(fd);
 }
 
-/* Say why listening on `what` at path failed (r from ivshmem_listen_unix)
+/* Say why listening on `what` at path failed (r from ivshmem_socket_listen)
  * and that `option` chooses another path. */
 static void listen_failed(const char *what, const char *path, int r,
 			  const char *option)
@@ -410,12 +410,12 @@ static void listen_failed(const char *what, const char *path, int r,
  * Listen on path with the owner's bits of `mode` only (umask around bind),
  * for set_socket_perm() to open up once owner and group are right: nobody
  * whom the final owner, group and mode keep out can connect in between.
- * 0 or the negative errno of ivshmem_listen_unix().
+ * 0 or the negative errno of ivshmem_socket_listen().
  */
 static int listen_private(const char *path, mode_t mode, int *fd)
 {
 	mode_t old = umask(0777 & ~(mode & 0700));
-	int r = ivshmem_listen_unix(path, fd);
+	int r = ivshmem_socket_listen(path, fd);
 
 	umask(old);
 	return r;
@@ -599,7 +599,7 @@ int main(int argc, char **argv)
 		r = listen_private(st.opt.socket_path, st.opt.socket_mode,
 				   &listen_fd);
 	} else {
-		r = ivshmem_listen_unix(st.opt.socket_path, &listen_fd);
+		r = ivshmem_socket_listen(st.opt.socket_path, &listen_fd);
 	}
 	if (!activated && r < 0) {
 		listen_failed("the socket", st.opt.socket_path, r, "-S");

@@ -1553,7 +1553,7 @@ START_TEST(argument_checks)
 	/* Connected twice: -EISCONN, and connect_fd leaves its fd to the
 	 * caller, open and as it was. */
 	snprintf(path, sizeof(path), "%s/live", dir);
-	ck_assert_int_eq(ivshmem_listen_unix(path, &lfd), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &lfd), 0);
 	ck_assert_int_eq(ivshmem_peer_connect(p, path), -EISCONN);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sp2), 0);
