@@ -462,14 +462,14 @@ int ivshmem_server_dispatch(struct ivshmem_server *srv, int fd, int revents)
 {
 	struct peer *p;
 
-	if (!srv)
+	if (!srv || fd < 0)
 		return -EINVAL;
 	if (fd == srv->listen_fd) {
 		if (!srv->accept_paused)
 			do_accept(srv);
 		return 0;
 	}
-	if (fd < 0 || (unsigned)fd >= srv->byfd_cap || !(p = srv->byfd[fd]))
+	if ((unsigned)fd >= srv->byfd_cap || !(p = srv->byfd[fd]))
 		return 0;
 	if (revents & POLLOUT)
 		peer_flush(srv, p);
