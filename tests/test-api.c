@@ -4,7 +4,8 @@
  * rules of libivshmem(3) "Conventions": the documented error, and nothing
  * else changed (no fd opened, closed or leaked; an fd handed in and
  * refused is still open with the flags it had; the objects' state, the
- * out-pointers and the callbacks untouched).
+ * out-pointers and the callbacks untouched). And ops and config are
+ * copied by the calls that take them.
  */
 #include <check.h>
 #include <errno.h>
@@ -125,24 +126,25 @@ static void pump(struct fixture *f, int timeout_ms)
 		ck_assert_int_eq(ivshmem_peer_dispatch(f->ready), 0);
 }
 
-static void fx_setup(void)
+/* The temp dir, the socket and the shm for cfg. */
+static void fx_prepare(struct ivshmem_server_config *cfg)
 {
-	struct ivshmem_server_config cfg = { .vectors = VECTORS };
-	int i;
-
 	memset(&fx, 0, sizeof(fx));
 	fx.fd = -1;
 	snprintf(fx.dir, sizeof(fx.dir), "/tmp/ivshmem-api-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(fx.dir));
 	snprintf(fx.path, sizeof(fx.path), "%s/sock", fx.dir);
-	ck_assert_int_eq(ivshmem_socket_listen(fx.path, &cfg.listen_fd), 0);
+	cfg->vectors = VECTORS;
+	ck_assert_int_eq(ivshmem_socket_listen(fx.path, &cfg->listen_fd), 0);
 	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 4096,
-					  &cfg.shm_fd, NULL), 0);
-	ck_assert_int_eq(ivshmem_server_new(&cfg, &srv_ops, &fx, &fx.srv), 0);
-	ck_assert_int_eq(ivshmem_peer_new(&peer_cfg, &peer_ops, &fx,
-					  &fx.ready), 0);
-	ck_assert_int_eq(ivshmem_peer_new(&peer_cfg, &peer_ops, &fx,
-					  &fx.idle), 0);
+					  &cfg->shm_fd, NULL), 0);
+}
+
+/* Connect fx.ready to fx.srv and run both until the peer is ready. */
+static void fx_join(void)
+{
+	int i;
+
 	ck_assert_int_eq(ivshmem_peer_connect(fx.ready, fx.path), 0);
 	for (i = 0; i < 500 && ivshmem_peer_get_state(fx.ready) !=
 				IVSHMEM_PEER_READY; i++)
@@ -153,6 +155,19 @@ static void fx_setup(void)
 	/* Let the server finish sending; nothing more is due. */
 	for (i = 0; i < 5; i++)
 		pump(&fx, 0);
+}
+
+static void fx_setup(void)
+{
+	struct ivshmem_server_config cfg = { 0 };
+
+	fx_prepare(&cfg);
+	ck_assert_int_eq(ivshmem_server_new(&cfg, &srv_ops, &fx, &fx.srv), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&peer_cfg, &peer_ops, &fx,
+					  &fx.ready), 0);
+	ck_assert_int_eq(ivshmem_peer_new(&peer_cfg, &peer_ops, &fx,
+					  &fx.idle), 0);
+	fx_join();
 }
 
 static void fx_teardown(void)
@@ -469,6 +484,46 @@ START_TEST(table_is_complete)
 }
 END_TEST
 
+/*
+ * ops and config are copied: scribbled over and freed right after new, the
+ * server and the peer still work with what they were given (the
+ * sanitizers catch a read of the freed memory).
+ */
+START_TEST(ops_and_config_are_copied)
+{
+	struct ivshmem_server_config *sc = calloc(1, sizeof(*sc));
+	struct ivshmem_server_ops *so = malloc(sizeof(*so));
+	struct ivshmem_peer_config *pc = malloc(sizeof(*pc));
+	struct ivshmem_peer_ops *po = malloc(sizeof(*po));
+	int fds = count_open_fds();
+
+	ck_assert(sc && so && pc && po);
+	fx_prepare(sc);
+	*so = srv_ops;
+	*pc = peer_cfg;
+	*po = peer_ops;
+	ck_assert_int_eq(ivshmem_server_new(sc, so, &fx, &fx.srv), 0);
+	ck_assert_int_eq(ivshmem_peer_new(pc, po, &fx, &fx.ready), 0);
+	memset(sc, 0xa5, sizeof(*sc));
+	memset(so, 0xa5, sizeof(*so));
+	memset(pc, 0xa5, sizeof(*pc));
+	memset(po, 0xa5, sizeof(*po));
+	free(sc);
+	free(so);
+	free(pc);
+	free(po);
+
+	fx_join();
+	ck_assert_uint_ge(fx.server_events, 1);    /* joined */
+	ck_assert_uint_ge(fx.peer_calls, 1);       /* ready */
+	ck_assert_int_eq(ivshmem_server_get_vectors(fx.srv), VECTORS);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(fx.ready, fx.ready_id),
+			 VECTORS);
+	fx_teardown();
+	ck_assert_int_eq(count_open_fds(), fds);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("api");
@@ -477,6 +532,9 @@ int main(void)
 	tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 	tcase_add_loop_test(tc, bad_argument, 0, (int)NROWS);
 	tcase_add_test(tc, table_is_complete);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("copies");
+	tcase_add_test(tc, ops_and_config_are_copied);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
