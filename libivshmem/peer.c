@@ -661,17 +661,14 @@ void ivshmem_peer_free(struct ivshmem_peer *p)
 	free(p);
 }
 
-/* Start a connection on sock (connected, owned). */
+/* Start a connection on sock (connected). The peer owns sock once this
+ * succeeds; on failure it is left open. */
 static int conn_start(struct ivshmem_peer *p, int sock)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SOCK };
 
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sock, &ev) < 0) {
-		int err = -errno;
-
-		close(sock);
-		return err;
-	}
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sock, &ev) < 0)
+		return -errno;
 	/* A fresh start: what the last connection left goes now, except
 	 * the mapping, which the new shared memory replaces. */
 	table_clear(p);
@@ -714,32 +711,39 @@ int ivshmem_peer_connect(struct ivshmem_peer *p, const char *path)
 		r = connect(sock, (struct sockaddr *)&sa, sizeof(sa));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
-		int err = errno == EWOULDBLOCK ? -EAGAIN : -errno;
-
+		r = errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		close(sock);
-		return err;
+		return r;
 	}
-	return conn_start(p, sock);
+	r = conn_start(p, sock);
+	if (r < 0)
+		close(sock);
+	return r;
 }
 
 int ivshmem_peer_connect_fd(struct ivshmem_peer *p, int fd)
 {
-	int err;
+	int fl, fdfl, r;
 
 	if (!p || fd < 0)
 		return -EINVAL;
-	if (connected(p)) {
-		close(fd);
+	fl = fcntl(fd, F_GETFL);
+	fdfl = fl < 0 ? -1 : fcntl(fd, F_GETFD);
+	if (fdfl < 0)
+		return -errno;
+	if (connected(p))
 		return -EISCONN;
+	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)
+		r = -errno;
+	else
+		r = conn_start(p, fd);
+	if (r < 0) {
+		/* A failure leaves the fd as the caller gave it. */
+		fcntl(fd, F_SETFL, fl);
+		fcntl(fd, F_SETFD, fdfl);
 	}
-	err = set_nonblock(fd);
-	if (!err && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-		err = -errno;
-	if (err) {
-		close(fd);
-		return err;
-	}
-	return conn_start(p, fd);
+	return r;
 }
 
 int ivshmem_peer_disconnect(struct ivshmem_peer *p)
@@ -890,7 +894,7 @@ int ivshmem_peer_get_vectors(const struct ivshmem_peer *p, int id)
 {
 	const struct rpeer *e;
 
-	if (!p || id < 0 || id >= IVSHMEM_MAX_PEERS)
+	if (!p)
 		return -EINVAL;
 	e = lookup(p, id);
 	return e ? (int)e->nvec : -ENOENT;

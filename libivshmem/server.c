@@ -5,6 +5,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -286,9 +287,9 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	struct ucred cred = { .pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
 	struct timespec now;
-	struct peer *p;
+	struct peer *p = NULL;
 	unsigned v, i;
-	int id;
+	int id = -1, err = ENOMEM;
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		cred = (struct ucred){ .pid = -1, .uid = (uid_t)-1,
@@ -301,50 +302,40 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 					   cred.gid);
 
 		if (r < 0) {
-			vectors_unref(srv, vec);
-			refuse(srv, sock, &cred, r >= -4095 ? -r : EPERM);
-			return;
+			err = r >= -4095 ? -r : EPERM;
+			goto fail;
 		}
 	}
 
 	if ((unsigned)sock >= srv->byfd_cap &&
 	    grow(&srv->byfd, &srv->byfd_cap, (unsigned)sock + 1,
-		 sizeof(*srv->byfd)) < 0) {
-		vectors_unref(srv, vec);
-		refuse(srv, sock, &cred, ENOMEM);
-		return;
-	}
+		 sizeof(*srv->byfd)) < 0)
+		goto fail;
 	if (grow(&srv->peers, &srv->peers_cap, srv->npeers + 1,
 		 sizeof(*srv->peers)) < 0 ||
 	    grow(&srv->doomed, &srv->doomed_cap, srv->peers_cap,
-		 sizeof(*srv->doomed)) < 0) {
-		vectors_unref(srv, vec);
-		refuse(srv, sock, &cred, ENOMEM);
-		return;
-	}
+		 sizeof(*srv->doomed)) < 0)
+		goto fail;
 	p = calloc(1, sizeof(*p) + srv->vectors * sizeof(p->vec[0]));
-	if (!p) {
-		vectors_unref(srv, vec);
-		refuse(srv, sock, &cred, ENOMEM);
-		return;
-	}
+	if (!p)
+		goto fail;
 	p->sock = -1;
 	p->cred = cred;
 	clock_gettime(CLOCK_REALTIME, &now);
 	p->connected_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	ivshmem_outq_init(&p->q);
+	/* From here on the eventfds are p's. */
 	for (v = 0; v < srv->vectors; v++)
 		p->vec[v] = vec[v];
 
 	id = ivshmem_table_alloc(&srv->table, p);
 	if (id < 0) {
-		peer_destroy(srv, p);
-		refuse(srv, sock, &cred, -id);
-		return;
+		err = -id;
+		goto fail;
 	}
 	p->id = id;
 
-	/* The greeting (PROTOCOL.md section 2). */
+	/* The greeting (ivshmem-protocol(7) rule 17). */
 	ivshmem_outq_push(&p->q, IVSHMEM_PROTOCOL_VERSION, NULL);
 	ivshmem_outq_push(&p->q, id, NULL);
 	ivshmem_outq_push(&p->q, -1, srv->shm);
@@ -358,13 +349,9 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	}
 	for (v = 0; v < srv->vectors; v++)
 		ivshmem_outq_push(&p->q, id, p->vec[v]);
-	if (p->q.count != 3 + (size_t)(srv->nlive + 1) * srv->vectors) {
-		/* a push ran out of memory */
-		ivshmem_table_release(&srv->table, id);
-		peer_destroy(srv, p);
-		refuse(srv, sock, &cred, ENOMEM);
-		return;
-	}
+	/* Fewer messages queued: a push ran out of memory. */
+	if (p->q.count != 3 + (size_t)(srv->nlive + 1) * srv->vectors)
+		goto fail;
 	p->limit = p->q.count + srv->queue_limit;
 
 	p->sock = sock;
@@ -389,6 +376,16 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	}
 	/* Last: the callback may kick p, whose join is out by now. */
 	srv_event(srv, IVSHMEM_EVENT_PEER_JOINED, p, 0, 0);
+	return;
+
+fail:
+	if (id >= 0)
+		ivshmem_table_release(&srv->table, id);
+	if (p)
+		peer_destroy(srv, p);
+	else
+		vectors_unref(srv, vec);
+	refuse(srv, sock, &cred, err);
 }
 
 static void do_accept(struct ivshmem_server *srv)
@@ -465,14 +462,14 @@ int ivshmem_server_dispatch(struct ivshmem_server *srv, int fd, int revents)
 {
 	struct peer *p;
 
-	if (!srv)
+	if (!srv || fd < 0)
 		return -EINVAL;
 	if (fd == srv->listen_fd) {
 		if (!srv->accept_paused)
 			do_accept(srv);
 		return 0;
 	}
-	if (fd < 0 || (unsigned)fd >= srv->byfd_cap || !(p = srv->byfd[fd]))
+	if ((unsigned)fd >= srv->byfd_cap || !(p = srv->byfd[fd]))
 		return 0;
 	if (revents & POLLOUT)
 		peer_flush(srv, p);
@@ -636,6 +633,9 @@ int ivshmem_server_new(const struct ivshmem_server_config *config,
 	    config->vectors > IVSHMEM_MAX_VECTORS ||
 	    config->max_peers > IVSHMEM_MAX_PEERS)
 		return -EINVAL;
+	if (fcntl(config->listen_fd, F_GETFD) < 0 ||
+	    fcntl(config->shm_fd, F_GETFD) < 0)
+		return -EBADF;
 	max_peers = config->max_peers ? config->max_peers : IVSHMEM_MAX_PEERS;
 
 	srv = calloc(1, sizeof(*srv));

@@ -69,7 +69,7 @@ static int probe_live(const struct sockaddr_un *sa)
 	return live;
 }
 
-int ivshmem_listen_unix(const char *path, int *fd_out)
+int ivshmem_socket_listen(const char *path, int *fd_out)
 {
 	struct sockaddr_un sa;
 	struct stat st;

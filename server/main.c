@@ -397,7 +397,7 @@ static void detach_stdio(void)
 		close(fd);
 }
 
-/* Say why listening on `what` at path failed (r from ivshmem_listen_unix)
+/* Say why listening on `what` at path failed (r from ivshmem_socket_listen)
  * and that `option` chooses another path. */
 static void listen_failed(const char *what, const char *path, int r,
 			  const char *option)
@@ -417,12 +417,12 @@ static void listen_failed(const char *what, const char *path, int r,
  * Listen on path with the owner's bits of `mode` only (umask around bind),
  * for set_socket_perm() to open up once owner and group are right: nobody
  * whom the final owner, group and mode keep out can connect in between.
- * 0 or the negative errno of ivshmem_listen_unix().
+ * 0 or the negative errno of ivshmem_socket_listen().
  */
 static int listen_private(const char *path, mode_t mode, int *fd)
 {
 	mode_t old = umask(0777 & ~(mode & 0700));
-	int r = ivshmem_listen_unix(path, fd);
+	int r = ivshmem_socket_listen(path, fd);
 
 	umask(old);
 	return r;
@@ -588,7 +588,7 @@ static int listen_socket(struct state *st)
 		r = listen_private(o->socket_path, o->socket_mode,
 				   &st->listen_fd);
 	else
-		r = ivshmem_listen_unix(o->socket_path, &st->listen_fd);
+		r = ivshmem_socket_listen(o->socket_path, &st->listen_fd);
 	if (r < 0) {
 		listen_failed("the socket", o->socket_path, r, "-S");
 		return -1;

@@ -152,6 +152,16 @@ if [ -n "$notprefixed" ]; then
 	fail "exported names without the ivshmem_ prefix:"
 	echo "$notprefixed" | sed 's/^/       /'
 fi
+# One pattern: ivshmem_<object>_<verb> for the objects of the header, and
+# the two functions of the library itself.
+offpattern=$(grep -vE '^ivshmem_((shm|socket|server|peer)_[a-z_]+|version|strerror)$' \
+	"$tmp/exported.names")
+if [ -n "$offpattern" ]; then
+	fail "exported names not of the form ivshmem_{shm,socket,server,peer}_<verb>:"
+	echo "$offpattern" | sed 's/^/       /'
+else
+	ok "every exported name is ivshmem_<object>_<verb> (or version, strerror)"
+fi
 
 # ---- the header --------------------------------------------------------------
 

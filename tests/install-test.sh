@@ -374,7 +374,7 @@ int main(int argc, char **argv)
 
 	CHECK(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, SHM_SIZE,
 			       &scfg.shm_fd, NULL));
-	CHECK(ivshmem_listen_unix(path, &scfg.listen_fd));
+	CHECK(ivshmem_socket_listen(path, &scfg.listen_fd));
 	CHECK(ivshmem_server_new(&scfg, &sops, NULL, &srv));
 	CHECK(ivshmem_peer_new(&pcfg, &pops, NULL, &peer));
 	CHECK(ivshmem_peer_connect(peer, path));

@@ -140,7 +140,7 @@ static void refserver_start(struct refserver *r, unsigned vectors)
 	snprintf(r->dir, sizeof(r->dir), "/tmp/ivshmem-ref-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(r->dir));
 	snprintf(r->sock, sizeof(r->sock), "%s/sock", r->dir);
-	ck_assert_int_eq(ivshmem_listen_unix(r->sock, &lfd), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(r->sock, &lfd), 0);
 	/* Blocking, like the reference server's socket. */
 	ck_assert_int_eq(fcntl(lfd, F_SETFL, 0), 0);
 	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, SHM_SIZE,

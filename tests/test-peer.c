@@ -407,8 +407,8 @@ START_TEST(table_after_greeting)
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, A), V);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, B), V);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, C), -ENOENT);
-	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, -1), -EINVAL);
-	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 65536), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, -1), -ENOENT);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(peer, 65536), -ENOENT);
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, NULL, 0), 2);
 	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 4), 2);
 	ck_assert_int_eq(ids[0], B);
@@ -1622,9 +1622,9 @@ START_TEST(argument_checks)
 	ck_assert_int_eq(ivshmem_peer_get_shm_fd(p), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_get_vector_fd(p, 0), -ENODATA);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(p, 0), -ENOENT);
-	ck_assert_int_eq(ivshmem_peer_get_vectors(p, -1), -EINVAL);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(p, -1), -ENOENT);
 	ck_assert_int_eq(ivshmem_peer_get_vectors(p, IVSHMEM_MAX_PEERS),
-			 -EINVAL);
+			 -ENOENT);
 	ck_assert_int_eq(ivshmem_peer_get_peers(p, NULL, 0), 0);
 	ck_assert_int_eq(ivshmem_peer_get_peers(p, NULL, 2), -EINVAL);
 	ck_assert_int_eq(ivshmem_peer_get_peers(p, ids, 2), 0);
@@ -1662,13 +1662,17 @@ START_TEST(argument_checks)
 	ck_assert_int_eq(ivshmem_peer_get_state(p), IVSHMEM_PEER_CONNECTING);
 	ck_assert_int_eq(ivshmem_peer_get_fd(p), fd);
 
-	/* Connected twice: -EISCONN, and connect_fd still takes its fd. */
+	/* Connected twice: -EISCONN, and connect_fd leaves its fd to the
+	 * caller, open and as it was. */
 	snprintf(path, sizeof(path), "%s/live", dir);
-	ck_assert_int_eq(ivshmem_listen_unix(path, &lfd), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &lfd), 0);
 	ck_assert_int_eq(ivshmem_peer_connect(p, path), -EISCONN);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sp2), 0);
 	ck_assert_int_eq(ivshmem_peer_connect_fd(p, sp2[1]), -EISCONN);
+	ck_assert(!other_end_closed(sp2[0]));
+	ck_assert(!(fcntl(sp2[1], F_GETFL) & O_NONBLOCK));
+	close(sp2[1]);
 	ck_assert(other_end_closed(sp2[0]));
 	close(sp2[0]);
 	ck_assert(!other_end_closed(sp[0]));

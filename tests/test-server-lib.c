@@ -100,7 +100,7 @@ static void run_loop(const char *path, unsigned vectors, unsigned max_peers)
 
 	l->timer_ms = -1;
 	signal(SIGTERM, on_term);
-	if (ivshmem_listen_unix(path, &cfg.listen_fd) < 0 ||
+	if (ivshmem_socket_listen(path, &cfg.listen_fd) < 0 ||
 	    ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16, &cfg.shm_fd,
 			     NULL) < 0 ||
 	    ivshmem_server_new(&cfg, &loop_ops, l, &srv) < 0)
@@ -266,7 +266,7 @@ START_TEST(peer_queries_and_ring)
 	snprintf(dir, sizeof(dir), "/tmp/ivshmem-lib-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sock", dir);
-	ck_assert_int_eq(ivshmem_listen_unix(path, &cfg.listen_fd), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &cfg.listen_fd), 0);
 	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16,
 					  &cfg.shm_fd, NULL), 0);
 	ck_assert_int_eq(ivshmem_server_new(&cfg, &loop_ops, l, &srv), 0);
@@ -400,7 +400,7 @@ START_TEST(authorize_refuses)
 	snprintf(dir, sizeof(dir), "/tmp/ivshmem-lib-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sock", dir);
-	ck_assert_int_eq(ivshmem_listen_unix(path, &cfg.listen_fd), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &cfg.listen_fd), 0);
 	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16,
 					  &cfg.shm_fd, NULL), 0);
 	ck_assert_int_eq(ivshmem_server_new(&cfg, &ops, l, &srv), 0);
@@ -518,26 +518,26 @@ START_TEST(listen_errors)
 
 	ck_assert_ptr_nonnull(mkdtemp(d));
 	snprintf(p, sizeof(p), "%s/sock", d);
-	ck_assert_int_eq(ivshmem_listen_unix(NULL, &fd), -EINVAL);
-	ck_assert_int_eq(ivshmem_listen_unix("", &fd), -EINVAL);
+	ck_assert_int_eq(ivshmem_socket_listen(NULL, &fd), -EINVAL);
+	ck_assert_int_eq(ivshmem_socket_listen("", &fd), -EINVAL);
 	memset(longp, 'x', sizeof(longp) - 1);
 	longp[sizeof(longp) - 1] = '\0';
-	ck_assert_int_eq(ivshmem_listen_unix(longp, &fd), -ENAMETOOLONG);
+	ck_assert_int_eq(ivshmem_socket_listen(longp, &fd), -ENAMETOOLONG);
 
 	/* A regular file is never replaced. */
 	ck_assert_int_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
-	ck_assert_int_eq(ivshmem_listen_unix(p, &fd), -EEXIST);
+	ck_assert_int_eq(ivshmem_socket_listen(p, &fd), -EEXIST);
 	unlink(p);
 
 	/* A live listener is left alone; a stale socket file is replaced. */
-	ck_assert_int_eq(ivshmem_listen_unix(p, &fd), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(p, &fd), 0);
 	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
-	ck_assert_int_eq(ivshmem_listen_unix(p, &fd2), -EADDRINUSE);
+	ck_assert_int_eq(ivshmem_socket_listen(p, &fd2), -EADDRINUSE);
 	ck_assert_int_eq(access(p, F_OK), 0);
 	close(fd);
 	ck_assert_int_eq(access(p, F_OK), 0); /* stale now */
-	ck_assert_int_eq(ivshmem_listen_unix(p, &fd2), 0);
+	ck_assert_int_eq(ivshmem_socket_listen(p, &fd2), 0);
 	close(fd2);
 	unlink(p);
 	rmdir(d);

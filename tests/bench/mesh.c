@@ -270,7 +270,7 @@ static int sender_start(struct sender *s, enum side side, unsigned n,
 		return -1;
 	}
 	snprintf(s->sock, sizeof(s->sock), "%s/sock", s->dir);
-	r = ivshmem_listen_unix(s->sock, &lfd);
+	r = ivshmem_socket_listen(s->sock, &lfd);
 	if (r < 0) {
 		fprintf(stderr, "floor: listen: %s\n", strerror(-r));
 		rmdir(s->dir);
