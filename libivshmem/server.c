@@ -344,7 +344,7 @@ static void add_peer(struct ivshmem_server *srv, int sock,
 	}
 	p->id = id;
 
-	/* The greeting (PROTOCOL.md section 2). */
+	/* The greeting (ivshmem-protocol(7) rule 17). */
 	ivshmem_outq_push(&p->q, IVSHMEM_PROTOCOL_VERSION, NULL);
 	ivshmem_outq_push(&p->q, id, NULL);
 	ivshmem_outq_push(&p->q, -1, srv->shm);

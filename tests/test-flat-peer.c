@@ -285,7 +285,7 @@ START_TEST(default_mode_both_ways)
 	ck_assert(e.irq[1].line == 0 && !e.irq[1].level);
 	ck_assert_uint_eq(mmio_read(&e, IVSHMEM_FLAT_INTRSTATUS), 0);
 
-	/* Ringing the own ID is allowed (PROTOCOL rule 14). */
+	/* Ringing the own ID is allowed (ivshmem-protocol(7) rule 14). */
 	doorbell(&e, (unsigned)id, 0);
 	emu_wait_irqs(&e, 4, WAIT_MS);
 	ivshmem_flat_get_stats(e.dev, &st);
@@ -507,7 +507,7 @@ START_TEST(server_gone_doorbells_go_on)
 	} while (r == 0 && now_seconds() < deadline);
 	ck_assert_int_eq(r, -ECONNRESET);
 
-	/* Both keep the eventfds they received (PROTOCOL rule 9): a
+	/* Both keep the eventfds they received (ivshmem-protocol(7) rule 9): a
 	 * DOORBELL write still rings the other peer, as in QEMU, and its
 	 * doorbells still reach the device. IVPOSITION keeps the ID. */
 	doorbell(&e, (unsigned)oid, 1);

@@ -7,8 +7,8 @@
  * with EFD_NONBLOCK | EFD_CLOEXEC, hands out IDs next-fit from a counter,
  * tells the others of a newcomer before greeting it with the others, and
  * treats any byte or EOF from a peer as its leave. What a peer sees of it
- * is the stream PROTOCOL.md describes; this checks the library takes that
- * stream as it comes, with vector counts above, equal to and below the
+ * is the stream ivshmem-protocol(7) describes; this checks the library takes
+ * that stream as it comes, with vector counts above, equal to and below the
  * peer's own configuration.
  */
 #include <check.h>
