@@ -82,9 +82,10 @@ static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
 	struct ivshmem_flat_peer *fp = user;
 
 	/* The device stays connected: the library keeps the peers'
-	 * eventfds when the server goes away (PROTOCOL rule 9), so DOORBELL
-	 * writes still reach the peers that were there, as in QEMU; after
-	 * a protocol violation it closed them and ring refuses (-ENOENT). */
+	 * eventfds when the server goes away (ivshmem-protocol(7) rule 9),
+	 * so DOORBELL writes still reach the peers that were there, as in
+	 * QEMU; after a protocol violation it closed them and ring refuses
+	 * (-ENOENT). */
 	if (fp->ops.disconnected)
 		fp->ops.disconnected(fp->user, error);
 }

@@ -17,10 +17,10 @@
  *  - IVPOSITION is the ID from the server's greeting (0xFFFFFFFF from
  *    a new connect until its greeting is in). The device is connected
  *    from then on: when the server goes away, the library keeps
- *    the peers' eventfds (PROTOCOL rule 9), so DOORBELL writes still ring
- *    the peers that were there, as in QEMU, and their doorbells still
- *    arrive; after a protocol violation those fds are closed and DOORBELL
- *    writes are dropped;
+ *    the peers' eventfds (ivshmem-protocol(7) rule 9), so DOORBELL
+ *    writes still ring the peers that were there, as in QEMU, and their
+ *    doorbells still arrive; after a protocol violation those fds are
+ *    closed and DOORBELL writes are dropped;
  *  - the server's shared memory must have the device's size (QEMU's
  *    shmem-size check): another size is refused with -EFBIG and two log
  *    messages, the library's naming the server's size, the glue's the
