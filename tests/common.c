@@ -36,6 +36,73 @@ double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Copy src to dst with mode, or fail the test. */
+static void copy_file(const char *src, const char *dst, mode_t mode)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *data = NULL;
+	gsize len;
+
+	ck_assert_msg(g_file_get_contents(src, &data, &len, &error),
+		      "cannot read %s: %s", src, error->message);
+	ck_assert_msg(g_file_set_contents_full(dst, data, (gssize)len,
+					       G_FILE_SET_CONTENTS_NONE,
+					       (int)mode, &error),
+		      "cannot write %s: %s", dst, error->message);
+}
+
+/* The soname of the library file at path: libivshmem.so.0 of
+ * .../libivshmem.so.0.2.0. */
+static char *soname_of(const char *path)
+{
+	g_autofree char *base = g_path_get_basename(path);
+	char *so = strstr(base, ".so.");
+	char *dot = so ? strchr(so + 4, '.') : NULL;
+
+	if (dot)
+		*dot = '\0';
+	return g_strdup(base);
+}
+
+char *tprog_copy(const char *path)
+{
+	char dir[] = "/tmp/ivshmem-prog-XXXXXX";
+	g_autofree char *bin = NULL, *lib = NULL, *base = NULL;
+	g_autofree char *soname = soname_of(IVSHMEM_LIB_PATH), *so = NULL;
+	char *copy;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	bin = g_build_filename(dir, "bin", NULL);
+	lib = g_build_filename(dir, "libivshmem", NULL);
+	ck_assert_int_eq(mkdir(bin, 0755), 0);
+	ck_assert_int_eq(mkdir(lib, 0755), 0);
+	so = g_build_filename(lib, soname, NULL);
+	copy_file(IVSHMEM_LIB_PATH, so, 0644);
+	base = g_path_get_basename(path);
+	copy = g_build_filename(bin, base, NULL);
+
+	copy_file(path, copy, 0755);
+	return copy;
+}
+
+void tprog_copy_remove(char *copy)
+{
+	g_autofree char *bin = g_path_get_dirname(copy);
+	g_autofree char *dir = g_path_get_dirname(bin);
+	g_autofree char *lib = g_build_filename(dir, "libivshmem", NULL);
+	g_autofree char *soname = soname_of(IVSHMEM_LIB_PATH);
+	g_autofree char *so = g_build_filename(lib, soname, NULL);
+
+	unlink(copy);
+	unlink(so);
+	rmdir(bin);
+	rmdir(lib);
+	ck_assert_msg(rmdir(dir) == 0, "cannot remove %s: %s", dir,
+		      g_strerror(errno));
+	g_free(copy);
+}
+
 bool shm_exists(const char *name)
 {
 	char path[128];

@@ -220,6 +220,16 @@ int count_open_fds(void);
 double now_seconds(void);
 /* Is fd an eventfd? */
 bool fd_is_eventfd(int fd);
+/*
+ * For running a program as another user wherever the checkout lives
+ * (a build under a 0700 home is out of that user's reach): a copy of
+ * the program at path in a new directory under /tmp that every user
+ * may enter, with the build's libivshmem beside it where the program's
+ * RUNPATH ($ORIGIN/../libivshmem) finds it. The copy's path (g_free
+ * it), or the test fails; tprog_copy_remove() removes it all.
+ */
+char *tprog_copy(const char *path);
+void tprog_copy_remove(char *copy);
 /* Run every test of s, each in its own process; EXIT_SUCCESS or
  * EXIT_FAILURE. */
 struct Suite;

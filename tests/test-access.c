@@ -252,14 +252,17 @@ static void refused_start(const char *const *extra, bool as_nobody,
 {
 	struct tserver *s = tserver_tracked();
 	const char *args[24];
-	char *log, *ctl;
+	char *log, *ctl, *copy = NULL;
 	unsigned n = 0;
 	int status;
 
 	ck_assert_ptr_nonnull(s);
 	tserver_prepare(s);
 	ctl = g_strdup_printf("%s.ctl", s->sock);
-	args[n++] = server_path();
+	/* nobody runs a copy it can reach wherever the build is. */
+	if (as_nobody)
+		copy = tprog_copy(server_path());
+	args[n++] = copy ? copy : server_path();
 	args[n++] = "-F";
 	args[n++] = "-S";
 	args[n++] = s->sock;
@@ -286,6 +289,8 @@ static void refused_start(const char *const *extra, bool as_nobody,
 		_exit(127);
 	}
 	status = proc_wait_exit(pid, TWAIT_MS);
+	if (copy)
+		tprog_copy_remove(copy);
 	log = tserver_log(s);
 	ck_assert_msg(status == 1, "exit status %d, want 1:\n%s", status, log);
 	tserver_expect_one_message(s, needle);
