@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -207,4 +209,18 @@ int cli_parse_seconds(const char *what, const char *s, double *out,
 	else
 		*out = v;
 	return r;
+}
+
+uint64_t cli_u64_or_exit(const char *prog, const char *what, const char *s,
+			 uint64_t min, uint64_t max)
+{
+	char *error = NULL;
+	uint64_t v = 0;
+
+	if (cli_parse_u64(what, s, min, max, &v, &error) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, error);
+		g_free(error);
+		exit(2);
+	}
+	return v;
 }

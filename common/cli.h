@@ -47,5 +47,9 @@ int cli_parse_size(const char *what, const char *s, uint64_t min,
 		   uint64_t max, uint64_t *out, char **error);
 int cli_parse_seconds(const char *what, const char *s, double *out,
 		      char **error);
+/* For programs with no usage line of their own to add: s as a WHAT in
+ * min..max, or "PROG: sentence" on stderr and exit status 2. */
+uint64_t cli_u64_or_exit(const char *prog, const char *what, const char *s,
+			 uint64_t min, uint64_t max);
 
 #endif

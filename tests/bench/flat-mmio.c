@@ -187,20 +187,11 @@ static int kind_of(const char *name)
 	return -1;
 }
 
-/* arg as a WHAT in min..max (cli.h's grammar), or exit 2 saying why in
- * the sentence every program uses. */
+/* arg as a WHAT in min..max, or exit 2 with the grammar's sentence. */
 static uint64_t number_arg(const char *what, const char *arg, uint64_t min,
 			   uint64_t max)
 {
-	char *error = NULL;
-	uint64_t v = 0;
-
-	if (cli_parse_u64(what, arg, min, max, &v, &error) < 0) {
-		fprintf(stderr, "bench-flat-mmio: %s\n", error);
-		free(error);
-		exit(2);
-	}
-	return v;
+	return cli_u64_or_exit("bench-flat-mmio", what, arg, min, max);
 }
 
 static void usage(void)

@@ -59,20 +59,11 @@ struct opts {
 
 #define PROG "bench-mesh"
 
-/* arg as a WHAT in min..max (cli.h's grammar), or exit 2 saying why in
- * the sentence every program uses. */
+/* arg as a WHAT in min..max, or exit 2 with the grammar's sentence. */
 static unsigned number_arg(const char *what, const char *arg, unsigned min,
 			   unsigned max)
 {
-	char *error = NULL;
-	unsigned v = 0;
-
-	if (cli_parse_uint(what, arg, min, max, &v, &error) < 0) {
-		fprintf(stderr, "%s: %s\n", PROG, error);
-		free(error);
-		exit(2);
-	}
-	return v;
+	return (unsigned)cli_u64_or_exit(PROG, what, arg, min, max);
 }
 
 static void usage(FILE *f, const char *prog)
