@@ -991,6 +991,17 @@ int run_suite(Suite *s)
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+int run_tracked_suite(Suite *s)
+{
+	int ret;
+
+	if (tserver_tracking_init() < 0)
+		return EXIT_FAILURE;
+	ret = run_suite(s);
+	tserver_reap_tracked();
+	return ret;
+}
+
 unsigned long proc_fd_limit_leaving(pid_t pid, unsigned nfree)
 {
 	enum { MAXFD = 4096 };

@@ -234,6 +234,9 @@ void tprog_copy_remove(char *copy);
  * EXIT_FAILURE. */
 struct Suite;
 int run_suite(struct Suite *s);
+/* run_suite() for suites whose servers are tracked: tracking set up
+ * first, every tracked server reaped after. */
+int run_tracked_suite(struct Suite *s);
 /*
  * The one way to make a test case. Its timeout is `timeout` seconds (0:
  * Check's default), and `teardown` (may be NULL) is the teardown of an

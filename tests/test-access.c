@@ -738,7 +738,6 @@ int main(void)
 	struct group *gr = getgrnam("nogroup");
 	Suite *s = suite_create("access");
 	TCase *tc;
-	int r;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "test-access: skipped: needs root (to give sockets away and to run peers as another user)\n");
@@ -750,8 +749,6 @@ int main(void)
 	}
 	nobody = pw->pw_uid;
 	nogroup = gr->gr_gid;
-	if (tserver_tracking_init() < 0)
-		return EXIT_FAILURE;
 
 	tc = tcase_with("socket", TCASE_TIMEOUT, tserver_reap_tracked);
 	tcase_add_test(tc, socket_owner_group_mode);
@@ -764,7 +761,5 @@ int main(void)
 	tcase_add_test(tc, allow_gid);
 	tcase_add_test(tc, no_list_accepts_everyone);
 	suite_add_tcase(s, tc);
-	r = run_suite(s);
-	tserver_reap_tracked();
-	return r;
+	return run_tracked_suite(s);
 }

@@ -749,11 +749,5 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-	int ret;
-
-	if (tserver_tracking_init() < 0)
-		return EXIT_FAILURE;
-	ret = run_suite(cli_suite());
-	tserver_reap_tracked();
-	return ret;
+	return run_tracked_suite(cli_suite());
 }

@@ -834,11 +834,5 @@ static Suite *ctl_peer_suite(void)
 
 int main(void)
 {
-	int ret;
-
-	if (tserver_tracking_init() < 0)
-		return EXIT_FAILURE;
-	ret = run_suite(ctl_peer_suite());
-	tserver_reap_tracked();
-	return ret;
+	return run_tracked_suite(ctl_peer_suite());
 }

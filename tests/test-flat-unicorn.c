@@ -519,11 +519,5 @@ static Suite *flat_unicorn_suite(void)
 
 int main(void)
 {
-	int ret;
-
-	if (tserver_tracking_init() < 0)
-		return EXIT_FAILURE;
-	ret = run_suite(flat_unicorn_suite());
-	tserver_reap_tracked();
-	return ret;
+	return run_tracked_suite(flat_unicorn_suite());
 }
