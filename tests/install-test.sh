@@ -163,7 +163,7 @@ for prog in "$sbindir/ivshmem-server" "$bindir/ivshmem-ctl"; do
 done
 
 for page in man8/ivshmem-server.8 man1/ivshmem-ctl.1 man3/libivshmem.3 \
-		man7/ivshmem-flat.7; do
+		man7/ivshmem-flat.7 man7/ivshmem-protocol.7; do
 	f=$dest$mandir/$page
 	if [ ! -f "$f" ]; then
 		fail "$mandir/$page missing"

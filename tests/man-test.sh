@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # The man pages as built: lint-clean, and in step with the programs.
-#  - mandoc -Tlint -W style has nothing to say about any of the four pages
+#  - mandoc -Tlint -W style has nothing to say about any of the pages
 #    (nor groff, when installed), and no @PLACEHOLDER@ is left;
 #  - references to our own pages name the right section;
 #  - every option `ivshmem-server --help` lists has an entry in
@@ -34,7 +34,7 @@ fi
 man=$build/man
 server=$build/server/ivshmem-server
 ctl=$build/tools/ivshmem-ctl
-pages=(ivshmem-server.8 ivshmem-ctl.1 libivshmem.3 ivshmem-flat.7)
+pages=(ivshmem-server.8 ivshmem-ctl.1 libivshmem.3 ivshmem-flat.7 ivshmem-protocol.7)
 
 have_mandoc=1
 if ! command -v mandoc >/dev/null; then

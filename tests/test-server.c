@@ -192,6 +192,7 @@ static void check_pattern(const uint8_t *mem, size_t len)
 
 /* ---- protocol ------------------------------------------------------- */
 
+/* ivshmem-protocol(7) rules 5, 6 and 17: the greeting, joins, leaves. */
 START_TEST(test_greeting_and_fanout)
 {
 	struct tserver *s = START("-n", "3", "-l", "1M", NULL);
@@ -249,6 +250,7 @@ START_TEST(test_greeting_and_fanout)
 }
 END_TEST
 
+/* ivshmem-protocol(7) rule 18: IDs next-fit. */
 START_TEST(test_next_fit_ids)
 {
 	struct tserver *s = START("--max-peers", "3", NULL);
@@ -291,6 +293,8 @@ END_TEST
 
 /* ---- clients that go away during their greeting --------------------- */
 
+/* ivshmem-protocol(7), DIFFERENCES FROM QEMU'S EXAMPLE SERVER: a
+ * client gone before its greeting ends only its own connection. */
 START_TEST(test_early_close)
 {
 	struct tserver *s = START("-n", "2", NULL);
@@ -342,6 +346,7 @@ END_TEST
 
 /* ---- a peer that does not read -------------------------------------- */
 
+/* ivshmem-protocol(7) rules 4 and 22: nothing dropped. */
 START_TEST(test_slow_reader_keeps_everything)
 {
 	struct tserver *s = START(NULL);
@@ -415,6 +420,8 @@ START_TEST(test_slow_reader_keeps_everything)
 }
 END_TEST
 
+/* ivshmem-protocol(7) rule 22: over the bound, disconnected and
+ * announced. */
 START_TEST(test_slow_reader_queue_limit)
 {
 	struct tserver *s = START("--queue-limit", "50", NULL);
@@ -471,6 +478,7 @@ END_TEST
 
 /* ---- a peer that writes --------------------------------------------- */
 
+/* ivshmem-protocol(7) rule 21: a peer sends nothing. */
 START_TEST(test_writer_disconnected)
 {
 	struct tserver *s = START(NULL);
@@ -512,6 +520,7 @@ END_TEST
 
 /* ---- out of fds ----------------------------------------------------- */
 
+/* ivshmem-protocol(7) rule 23: out of fds, accepting pauses. */
 START_TEST(test_emfile)
 {
 	struct tserver *s = START(NULL);
@@ -575,6 +584,7 @@ END_TEST
 
 /* ---- every ID in use ------------------------------------------------ */
 
+/* ivshmem-protocol(7) rule 18: every ID in use. */
 START_TEST(test_max_peers)
 {
 	struct tserver *s = START("--max-peers", "4", NULL);
@@ -684,6 +694,7 @@ static void check_size(const char *size, bool exact, bool memfd,
 	tserver_stop_ok(s);
 }
 
+/* ivshmem-protocol(7) rule 20: sizes. */
 START_TEST(test_sizes)
 {
 	check_size("2G", false, false, 2 * GiB);
@@ -741,6 +752,8 @@ END_TEST
 
 /* ---- a second instance ---------------------------------------------- */
 
+/* ivshmem-protocol(7), DIFFERENCES FROM QEMU'S EXAMPLE SERVER:
+ * a second server touches nothing. */
 START_TEST(test_second_instance)
 {
 	struct tserver *s = START(NULL), *s2 = srv_new();
@@ -783,6 +796,8 @@ END_TEST
 
 /* ---- restart after SIGKILL ------------------------------------------ */
 
+/* ivshmem-protocol(7), DIFFERENCES FROM QEMU'S EXAMPLE SERVER:
+ * a stale socket is replaced. */
 START_TEST(test_stale_socket)
 {
 	struct tserver *old = START(NULL), *s;
@@ -838,6 +853,8 @@ END_TEST
 
 /* ---- daemon mode ---------------------------------------------------- */
 
+/* ivshmem-protocol(7), DIFFERENCES FROM QEMU'S EXAMPLE SERVER:
+ * the launching command's exit status, the pid file removed. */
 START_TEST(test_daemon)
 {
 	struct tserver *s = srv_new();
