@@ -4,7 +4,8 @@
 # The man pages as built: lint-clean, and in step with the programs.
 #  - mandoc -Tlint -W style has nothing to say about any of the pages
 #    (nor groff, when installed), and no @PLACEHOLDER@ is left;
-#  - references to our own pages name the right section;
+#  - references to our own pages name the right section, and every
+#    citation of an ivshmem-protocol(7) rule names a rule it has;
 #  - every option `ivshmem-server --help` lists has an entry in
 #    ivshmem-server(8)'s OPTIONS, and every entry there is in --help, with
 #    the same short/long pairs; the same for `ivshmem-ctl --help` and the
@@ -286,6 +287,44 @@ else
 			fi
 		done
 	done <"$tmp/ctl.tags"
+fi
+
+# ---- protocol citations ----------------------------------------------------
+
+# Every "ivshmem-protocol(7) rule N" (or "rules N, M and K") in the code,
+# the tests and the pages, and every "rule N" inside ivshmem-protocol(7),
+# names a rule the page has (an ".IP N." paragraph).
+proto=$src/man/ivshmem-protocol.7.in
+rules=" $(sed -n 's/^\.IP \([0-9][0-9]*\)\. .*/\1/p' "$proto" | paste -sd' ') "
+if [ "$rules" = "  " ]; then
+	fail "ivshmem-protocol(7): no numbered rules found"
+fi
+ncites=0
+while IFS= read -r f; do
+	# Comments wrap: read the file as one line, without comment marks.
+	tr '\n\t*/' '    ' <"$f" | tr -s ' ' |
+		grep -oE 'ivshmem-protocol\(7\),? rules? [0-9]+((, | and )[0-9]+)*' |
+		grep -oE '[0-9]+$|[0-9]+[, ]' | tr -dc '0-9\n' >"$tmp/cites"
+	if [ "$f" = "$proto" ]; then
+		grep -oE 'rules? [0-9]+((, | and )[0-9]+)*' "$f" |
+			grep -oE '[0-9]+' >>"$tmp/cites"
+	fi
+	while read -r n; do
+		[ -n "$n" ] || continue
+		ncites=$((ncites + 1))
+		case "$rules" in
+		*" $n "*) ;;
+		*) fail "${f#"$src"/} cites ivshmem-protocol(7) rule $n, which the page does not have" ;;
+		esac
+	done <"$tmp/cites"
+done < <(find "$src/libivshmem" "$src/server" "$src/tools" "$src/common" \
+	"$src/device-core" "$src/tests" "$src/man" -type f \
+	\( -name '*.c' -o -name '*.h' -o -name '*.in' -o -name '*.sh' \) |
+	sort)
+if [ $ncites -lt 10 ]; then
+	fail "only $ncites protocol citations found: is the pattern still right?"
+else
+	ok "$ncites protocol citations name rules of ivshmem-protocol(7)"
 fi
 
 # ---- the examples in libivshmem(3) ---------------------------------------
