@@ -188,14 +188,17 @@ int cli_parse_seconds(const char *what, const char *s, double *out,
 	if (s && (g_ascii_isdigit(*s) || *s == '.')) {
 		errno = 0;
 		v = g_ascii_strtod(s, &end);
-		if (end == s || errno == ERANGE)
+		if (end == s)
 			end = NULL;
+		/* 1e400 and 1e-400 are numbers, out of range. */
+		else if (errno == ERANGE)
+			v = v > 1 ? INFINITY : 0;
 	}
 	if (end && strcmp(end, "ms") == 0)
 		scale = 1e-3;
 	else if (end && *end && strcmp(end, "s") != 0)
 		end = NULL;
-	if (end && isfinite(v)) {
+	if (end && !isnan(v)) {
 		v *= scale;
 		r = v > 0 && v <= CLI_MAX_SECONDS ? 0 : -ERANGE;
 	}

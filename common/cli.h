@@ -12,8 +12,8 @@
  *            (bytes); after 0x, B and E are hexadecimal digits, so 0x1E
  *            is 30 bytes and 0x1EiB one exbibyte
  *   SECONDS  seconds as strtod reads them after a digit or a point (5,
- *            0.5, .5, 1e3; so also 0x10), then optionally s or ms; above
- *            0 and at most a year
+ *            0.5, .5, 1e3; so also 0x10), then optionally s or ms (lower
+ *            case); above 0 and at most a year
  *
  * Each parser returns 0, -EINVAL (not in the grammar) or -ERANGE (in the
  * grammar, out of bounds). With error not NULL, a refusal also sets *error
@@ -35,7 +35,8 @@
 /* The control socket is the peer socket's path with this appended. */
 #define CLI_CONTROL_SUFFIX ".ctl"
 
-/* Durations are at most this long: a poll() timeout must not overflow. */
+/* Durations are at most this long (a poll() takes at most INT_MAX ms,
+ * about 24.8 days: a longer wait polls more than once). */
 #define CLI_MAX_SECONDS (365 * 86400.0)
 
 /* what: a noun for the sentence ("size", "vector count"). */

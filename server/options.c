@@ -547,10 +547,9 @@ static int check_shm_name(const struct options *o)
 static int settle_size(struct options *o)
 {
 	o->size = o->size_requested;
+	/* At most INT64_MAX (the grammar's bound): rounds up to at most
+	 * 2^63, refused below. */
 	if (!o->exact_size && (o->size & (o->size - 1))) {
-		if (o->size > (UINT64_MAX >> 1) + 1)
-			return fail("size '%" PRIu64 "' is too large to round up to a power of two",
-				    o->size);
 		while (o->size & (o->size - 1))
 			o->size += o->size & -o->size;
 		o->size_rounded = true;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,9 +282,13 @@ double ctl_now(void)
 
 int ctl_ms_left(double deadline)
 {
-	double left = deadline - ctl_now();
+	double ms = ceil((deadline - ctl_now()) * 1000);
 
-	return left <= 0 ? 0 : (int)ceil(left * 1000);
+	/* A poll() timeout is an int: a longer wait is taken in turns of
+	 * INT_MAX ms, its callers check the deadline again each time. */
+	if (ms <= 0)
+		return 0;
+	return ms >= INT_MAX ? INT_MAX : (int)ms;
 }
 
 int *ctl_peer_ids(struct ivshmem_peer *peer, unsigned *n)

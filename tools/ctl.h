@@ -104,7 +104,8 @@ char *ctl_shorten(const char *s);
 /* Seconds on the monotonic clock. */
 double ctl_now(void);
 /* Milliseconds from now to deadline (a ctl_now() time), rounded up; 0
- * once it has passed. For poll(). */
+ * once it has passed; at most INT_MAX. For poll(): a caller checks the
+ * deadline again when poll() times out. */
 int ctl_ms_left(double deadline);
 
 struct ivshmem_peer;

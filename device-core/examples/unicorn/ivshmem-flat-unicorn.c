@@ -234,6 +234,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	char *error = NULL;
 	int c;
 
+	/* The device's shmem-size default is the server's -l default, so
+	 * that the two defaults work together. */
+	_Static_assert(IVSHMEM_FLAT_DEFAULT_SHM_SIZE == CLI_DEFAULT_SHM_SIZE,
+		       "the device's and the server's default sizes differ");
 	o->socket = CLI_DEFAULT_SOCKET;
 	o->shm_size = IVSHMEM_FLAT_DEFAULT_SHM_SIZE;
 	opterr = 0;
