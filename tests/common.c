@@ -188,16 +188,25 @@ int count_open_fds(void)
 	return n - 1; /* the DIR's own fd */
 }
 
-bool fd_is_eventfd(int fd)
+/* What fd points to, as /proc shows it ("?" if it cannot be read):
+ * g_free it. */
+static char *fd_target(int fd)
 {
-	char path[64], target[64];
+	char path[64], target[PATH_MAX];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
-		return false;
+		return g_strdup("?");
 	target[n] = '\0';
+	return g_strdup(target);
+}
+
+bool fd_is_eventfd(int fd)
+{
+	g_autofree char *target = fd_target(fd);
+
 	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
@@ -887,19 +896,6 @@ static struct fdlist {
 	int fd[MAX_FDS_LISTED];
 	char *target[MAX_FDS_LISTED];
 } fds_before;
-
-static char *fd_target(int fd)
-{
-	char path[64], target[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return g_strdup("?");
-	target[n] = '\0';
-	return g_strdup(target);
-}
 
 static void fdlist_read(struct fdlist *l)
 {
