@@ -46,6 +46,7 @@
 #define LIBIVSHMEM_IVSHMEM_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -608,6 +609,320 @@ IVSHMEM_EXPORT int ivshmem_peer_ring(struct ivshmem_peer *peer, int id,
  */
 IVSHMEM_EXPORT int ivshmem_peer_get_vector_fd(const struct ivshmem_peer *peer,
 					      unsigned vector);
+
+/* ------------------------------------------------------------------ */
+/* Channels                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A channel carries messages both ways between two ends through the
+ * shared memory, in the format of ivshmem-channel(7): two single-producer
+ * single-consumer rings in a layout written at an offset of the region,
+ * with a doorbell only when the other end sleeps. Firmware and guests
+ * compile the same core (ivchan.c). A channel is used by one thread at a
+ * time. The other end is not trusted: a value it writes that breaks the
+ * format breaks the channel (-ENOTRECOVERABLE from then on; see
+ * ivshmem_channel_get_stats()), never this process.
+ */
+
+struct ivshmem_channel;
+
+/** A channel name's longest length. */
+#define IVSHMEM_CHANNEL_NAME_MAX 31
+/** Ring bytes per direction when a spec gives 0. */
+#define IVSHMEM_CHANNEL_DEFAULT_RING (64u * 1024u)
+
+/** One channel of a layout to write. */
+struct ivshmem_channel_spec {
+	/** 1..IVSHMEM_CHANNEL_NAME_MAX bytes of [A-Za-z0-9._-]. */
+	const char *name;
+	/** Ring bytes: [0] carries end 0's messages, [1] end 1's. Powers of
+	 * two, 64 bytes to 1 GiB; 0 means IVSHMEM_CHANNEL_DEFAULT_RING. */
+	uint32_t ring_size[2];
+	/** The largest message; 0: the largest the smaller ring allows
+	 * (half of it, less 8 bytes). */
+	uint32_t max_msg;
+};
+
+/**
+ * The bytes a layout of these channels takes.
+ * @param line  the cache-line separation, a power of two 32..4096; 0: 64
+ * @retval 0 success, *size_out set
+ * @retval -EINVAL NULL specs or size_out, count 0 or over 64, a bad line,
+ *         name, ring size or maximum
+ * @retval -ENAMETOOLONG a name over IVSHMEM_CHANNEL_NAME_MAX
+ * @retval -EEXIST two channels share a name
+ * @retval -ENOSPC over 4 GiB
+ */
+IVSHMEM_EXPORT int ivshmem_layout_size(const struct ivshmem_channel_spec *specs,
+				       unsigned count, unsigned line,
+				       uint64_t *size_out);
+
+/**
+ * Write a layout of @p count channels at @p offset of the shared memory
+ * mapped at @p region (@p region_size bytes): every end detached, every
+ * ring empty. Only the layout's bytes are written; nobody may be attached
+ * meanwhile (attached ends see it as -ESTALE).
+ * @retval 0 success
+ * @retval -EINVAL NULL region, an offset not a multiple of 64, or as
+ *         ivshmem_layout_size()
+ * @retval -ENOSPC the layout does not fit between offset and the end
+ */
+IVSHMEM_EXPORT int ivshmem_layout_write(void *region, uint64_t region_size,
+					uint64_t offset,
+					const struct ivshmem_channel_spec *specs,
+					unsigned count, unsigned line);
+
+/** What one end of a channel publishes. */
+struct ivshmem_channel_end_info {
+	int attached;           /**< 1 attached, 0 detached */
+	int peer;               /**< its ivshmem peer ID, -1 if none */
+	unsigned vector;        /**< the vector it is rung on */
+	uint32_t epoch;         /**< changes on each attach; 0: never */
+	uint32_t head;          /**< the head of the ring it writes */
+	uint32_t tail;          /**< the tail of the ring it reads */
+	int sleeping;           /**< it waits for a doorbell (its ring to
+				     read is empty and it asked for one) */
+	/** What it counts since it attached, modulo 2^32. */
+	uint32_t sent, received, rung, suppressed, sleeps;
+	uint32_t discarded;     /**< messages it discarded on attach */
+};
+
+/** One channel of a layout, as ivshmem_layout_get_channel() reads it. */
+struct ivshmem_channel_info {
+	char name[IVSHMEM_CHANNEL_NAME_MAX + 1];
+	unsigned index;
+	uint64_t offset;        /**< of its control lines, in the region */
+	uint32_t ring_size[2];
+	uint32_t max_msg;
+	uint32_t fill[2];       /**< bytes waiting in ring 0 and ring 1 */
+	struct ivshmem_channel_end_info end[2];
+};
+
+/**
+ * Read channel @p index of the layout at @p offset (a live view: values
+ * may change while they are read).
+ * @retval >=1 the layout's channel count, *info set
+ * @retval -EINVAL NULL region or info
+ * @retval -EBADMSG no valid layout there, or entry @p index is invalid
+ * @retval -EPROTONOSUPPORT a layout of another version
+ * @retval -ENOENT index is not below the channel count
+ */
+IVSHMEM_EXPORT int ivshmem_layout_get_channel(const void *region,
+					      uint64_t region_size,
+					      uint64_t offset, unsigned index,
+					      struct ivshmem_channel_info *info);
+
+/** Attach flags. */
+enum ivshmem_channel_flags {
+	/** Discard the messages waiting for this end (counted in
+	 * ivshmem_channel_stats.discarded) instead of receiving them. */
+	IVSHMEM_CHANNEL_RESET = 1 << 0,
+};
+
+/** What to attach to, copied by ivshmem_channel_attach(). */
+struct ivshmem_channel_config {
+	/** The layout's offset in the shared memory. */
+	uint64_t offset;
+	/** The channel's name. */
+	const char *name;
+	/** Which end: 0 or 1. */
+	unsigned end;
+	/** The own vector the other end rings: its doorbells become the
+	 * channel's (ivshmem_channel_get_fd()), no longer ops->doorbell's. */
+	unsigned vector;
+	/** enum ivshmem_channel_flags, or-ed. */
+	unsigned flags;
+};
+
+/**
+ * Attach to an end of a channel, on a READY peer. Messages waiting for
+ * the end stay and are received (unless IVSHMEM_CHANNEL_RESET); messages
+ * this end sent before, under any owner, stay in the ring.
+ * ivshmem-channel(7) says what survives a restart.
+ *
+ * @retval 0 success, *out is set
+ * @retval -EINVAL NULL peer, config, name or out; end above 1; unknown
+ *         flags
+ * @retval -ENOTCONN the peer is not READY
+ * @retval -ENODATA the peer has not mapped the shared memory
+ *         (IVSHMEM_PEER_NO_MAP)
+ * @retval -ERANGE the peer has no own vector config->vector
+ * @retval -EBUSY another channel of this peer uses that vector
+ * @retval -EBADMSG no valid layout at config->offset
+ * @retval -EPROTONOSUPPORT a layout of another version
+ * @retval -ENOENT no channel of that name
+ * @retval -EADDRINUSE the end is attached by another connected peer
+ * @retval -EUCLEAN the channel's indices are inconsistent: write the
+ *         layout anew
+ * @retval -ENOMEM, or another negative errno from dup
+ */
+IVSHMEM_EXPORT int ivshmem_channel_attach(struct ivshmem_peer *peer,
+					  const struct ivshmem_channel_config *config,
+					  struct ivshmem_channel **out);
+
+/**
+ * Mark the end detached, give the vector back to the peer and free the
+ * channel. Accepts NULL. Call it before ivshmem_peer_free().
+ */
+IVSHMEM_EXPORT void ivshmem_channel_detach(struct ivshmem_channel *ch);
+
+/** Commit flags. */
+enum ivshmem_channel_commit_flags {
+	/** More messages follow: ring the other end (if it sleeps) only at
+	 * the next commit without this flag or ivshmem_channel_flush(). */
+	IVSHMEM_CHANNEL_MORE = 1 << 0,
+};
+
+/**
+ * Send a copy of @p len bytes as one message, ringing the other end if
+ * it sleeps. Never blocks.
+ * @retval 0 sent
+ * @retval -EINVAL NULL ch, NULL buf with len > 0
+ * @retval -EMSGSIZE len is over the channel's maximum
+ * @retval -EAGAIN the ring is full: wait for IVSHMEM_CHANNEL_WRITABLE
+ * @retval -EBUSY a reservation is open
+ * @retval -ENOTRECOVERABLE the channel is broken
+ */
+IVSHMEM_EXPORT int ivshmem_channel_send(struct ivshmem_channel *ch,
+					const void *buf, size_t len);
+
+/**
+ * Reserve room for a message of up to @p len bytes in the ring; write it
+ * at *buf (8-byte aligned), then ivshmem_channel_commit(). Errors as
+ * ivshmem_channel_send().
+ */
+IVSHMEM_EXPORT int ivshmem_channel_reserve(struct ivshmem_channel *ch,
+					   size_t len, void **buf);
+
+/**
+ * Send the reserved message with its first @p len bytes.
+ * @param flags 0 or IVSHMEM_CHANNEL_MORE
+ * @retval 0 sent
+ * @retval -EINVAL NULL ch, nothing reserved, len above the reservation,
+ *         unknown flags
+ */
+IVSHMEM_EXPORT int ivshmem_channel_commit(struct ivshmem_channel *ch,
+					  size_t len, unsigned flags);
+
+/**
+ * Ring the other end for commits made with IVSHMEM_CHANNEL_MORE, if it
+ * sleeps.
+ * @retval 0 success
+ * @retval -EINVAL NULL ch
+ */
+IVSHMEM_EXPORT int ivshmem_channel_flush(struct ivshmem_channel *ch);
+
+/**
+ * Receive the next message: copy it into @p buf and consume it. Never
+ * blocks.
+ * @retval >=0 its length
+ * @retval -EINVAL NULL ch, NULL buf with cap > 0
+ * @retval -EAGAIN nothing waits: wait for IVSHMEM_CHANNEL_READABLE
+ * @retval -EMSGSIZE it is longer than @p cap; it stays (peek shows it)
+ * @retval -EBUSY a peek is open
+ * @retval -ENOTRECOVERABLE the channel is broken (this call may find it)
+ */
+IVSHMEM_EXPORT ssize_t ivshmem_channel_recv(struct ivshmem_channel *ch,
+					    void *buf, size_t cap);
+
+/**
+ * The next message in place, without consuming it: valid until
+ * ivshmem_channel_release(). The other end could change its bytes
+ * meanwhile (it is not trusted): copy what must not change before
+ * checking it. Errors as ivshmem_channel_recv() but -EMSGSIZE.
+ */
+IVSHMEM_EXPORT int ivshmem_channel_peek(struct ivshmem_channel *ch,
+					const void **buf, size_t *len);
+
+/**
+ * Consume the peeked message (ringing the other end if it waits for
+ * room).
+ * @retval 0 success
+ * @retval -EINVAL NULL ch, nothing peeked
+ */
+IVSHMEM_EXPORT int ivshmem_channel_release(struct ivshmem_channel *ch);
+
+/** What ivshmem_channel_dispatch() and ivshmem_channel_wait() report. */
+enum ivshmem_channel_events {
+	/** A message waits. */
+	IVSHMEM_CHANNEL_READABLE = 1 << 0,
+	/** A message of the size last refused with -EAGAIN fits (always set
+	 * when no send was refused). */
+	IVSHMEM_CHANNEL_WRITABLE = 1 << 1,
+	/** The other end changed: it attached anew (a new epoch), detached,
+	 * or its peer left the server. ivshmem_channel_stats says more. */
+	IVSHMEM_CHANNEL_PEER = 1 << 2,
+};
+
+/**
+ * The fd to watch for readability in the caller's loop: it becomes
+ * readable when the other end rings. Owned by the channel.
+ * @retval >=0 the fd
+ * @retval -EINVAL NULL ch
+ */
+IVSHMEM_EXPORT int ivshmem_channel_get_fd(const struct ivshmem_channel *ch);
+
+/**
+ * Take the doorbells, look at the other end, and say what is ready.
+ * Never blocks. When it reports no READABLE (or no WRITABLE after a
+ * refused send), it has asked the other end to ring: the fd becomes
+ * readable when that changes, so the caller may sleep on it. Call it when
+ * the fd is readable and before each sleep.
+ * @retval >=0 enum ivshmem_channel_events, or-ed
+ * @retval -EINVAL NULL ch
+ * @retval -ENOTRECOVERABLE the channel is broken
+ * @retval -ESTALE the layout was written anew under the channel
+ * @retval -ENOTCONN the peer's connection changed since the attach:
+ *         detach and attach again
+ */
+IVSHMEM_EXPORT int ivshmem_channel_dispatch(struct ivshmem_channel *ch);
+
+/**
+ * Dispatch and sleep on the fd until one of @p events is reported or
+ * @p timeout_ms milliseconds have passed (< 0: no limit).
+ * @retval >0 the events (as dispatch), at least one of @p events
+ * @retval -ETIMEDOUT none in time
+ * @retval -EINVAL NULL ch, events 0 or unknown
+ * @retval other errors of ivshmem_channel_dispatch(), or of poll
+ */
+IVSHMEM_EXPORT int ivshmem_channel_wait(struct ivshmem_channel *ch,
+					unsigned events, int timeout_ms);
+
+/** The counters and state of one channel end. */
+struct ivshmem_channel_stats {
+	uint64_t sent;                  /**< messages sent */
+	uint64_t received;              /**< messages received */
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t doorbells_rung;        /**< the other end was rung */
+	uint64_t doorbells_suppressed;  /**< sends that needed no doorbell */
+	uint64_t doorbells_failed;      /**< rings that could not be made (its
+					     peer is gone, a bad vector) */
+	uint64_t doorbells_received;    /**< the own doorbell's counts */
+	uint64_t sleeps;                /**< dispatches that asked for one */
+	uint64_t discarded;             /**< waiting messages dropped by
+					     IVSHMEM_CHANNEL_RESET */
+	uint64_t lost;                  /**< own messages the other end
+					     dropped (its RESET attaches) */
+	uint64_t peer_restarts;         /**< new epochs of the other end */
+	uint32_t rx_fill;               /**< bytes waiting to be received */
+	uint32_t tx_fill;               /**< bytes not yet consumed */
+	uint32_t max_msg;               /**< the channel's largest message */
+	int error;                      /**< 0, or the error that stopped it */
+	/** Why it is broken (-ENOTRECOVERABLE): a sentence, else "". */
+	const char *broken;
+	struct ivshmem_channel_end_info self, other;
+	uint64_t reserved[4];
+};
+
+/**
+ * Fill @p st.
+ * @retval 0 success
+ * @retval -EINVAL NULL ch or st
+ */
+IVSHMEM_EXPORT int ivshmem_channel_get_stats(const struct ivshmem_channel *ch,
+					     struct ivshmem_channel_stats *st);
 
 /**
  * A sentence describing @p error, a negative errno value that ended a

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ivshmem.h"
+#include "peer-private.h"
 #include "wire-private.h"
 
 /* The peer table: IDs 0..65535 in 256 pages of 256, made on first use,
@@ -77,6 +78,7 @@ struct ivshmem_peer {
 	int timer;              /* timerfd for the greeting's end */
 	int sock;               /* -1 when not connected */
 	unsigned gen;           /* bumped by every connect and disconnect */
+	uint64_t claimed;       /* own vectors a channel reads, not epoll */
 	enum ivshmem_peer_state state;
 	int last_error;
 	unsigned depth;         /* dispatch running (callbacks may not nest) */
@@ -430,10 +432,12 @@ static int take_vector(struct ivshmem_peer *p, int id, int fd)
 			.events = EPOLLIN,
 			.data.u64 = e->nvec,
 		};
-		/* Only this peer reads its own eventfds. */
+		/* Only this peer reads its own eventfds (or the channel that
+		 * claimed one). */
 		int err = set_nonblock(fd);
 
-		if (!err && epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		if (!err && !(p->claimed & (1ull << e->nvec)) &&
+		    epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			err = -errno;
 		if (err) {
 			close(fd);
@@ -771,8 +775,9 @@ static void read_vector(struct ivshmem_peer *p, unsigned v)
 	uint64_t count;
 	ssize_t n;
 
-	/* A callback may have reconnected since epoll_wait. */
-	if (!own || v >= own->nvec)
+	/* A callback may have reconnected (or a channel claimed the
+	 * vector) since epoll_wait. */
+	if (!own || v >= own->nvec || (p->claimed & (1ull << v)))
 		return;
 	do {
 		n = read(own->fd[v], &count, sizeof(count));
@@ -964,6 +969,41 @@ int ivshmem_peer_get_vector_fd(const struct ivshmem_peer *p, unsigned vector)
 	if (vector >= own->nvec)
 		return -ERANGE;
 	return own->fd[vector];
+}
+
+/* ---- for channels (peer-private.h) ------------------------------------ */
+
+int peer_claim_vector(struct ivshmem_peer *p, unsigned vector, bool claim)
+{
+	const struct rpeer *own = lookup(p, p->id);
+	uint64_t bit = 1ull << vector;
+
+	if (vector >= IVSHMEM_MAX_VECTORS)
+		return -ERANGE;
+	if (claim && (p->claimed & bit))
+		return -EBUSY;
+	if (claim)
+		p->claimed |= bit;
+	else
+		p->claimed &= ~bit;
+	if (own && vector < own->nvec) {
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = vector,
+		};
+
+		if (claim)
+			epoll_ctl(p->epfd, EPOLL_CTL_DEL, own->fd[vector], NULL);
+		else if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, own->fd[vector],
+				   &ev) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+unsigned peer_generation(const struct ivshmem_peer *p)
+{
+	return p->gen;
 }
 
 const char *ivshmem_strerror(int error)
