@@ -757,17 +757,48 @@ int ivchan_sleep_rx(struct ivchan *ch)
 		return ch->error;
 	if (ch->rx_tail != ch->rx_head)
 		return 1;
-	/* Event index, full barrier, look again (ivshmem-channel(7)). */
+	/* Event index, full barrier, look again (ivshmem-channel(7)). A
+	 * sleep is counted when the doorbell is asked for, whatever the
+	 * second look finds: each one allows the other end one ring. */
 	st(&ch->me_wait[IVCHAN_WAIT_EVENT], ch->rx_tail);
+	ch->n.sleeps++;
+	st(&ch->me_count[IVCHAN_COUNT_SLEEPS], (uint32_t)ch->n.sleeps);
 	barrier_full();
 	r = rx_reload(ch);
 	if (r)
 		return r;
+	return ch->rx_tail != ch->rx_head;
+}
+
+int ivchan_poll_rx(struct ivchan *ch)
+{
+	int r;
+
+	if (!ch)
+		return IVCHAN_EINVAL;
+	if (ch->error)
+		return ch->error;
 	if (ch->rx_tail != ch->rx_head)
 		return 1;
-	ch->n.sleeps++;
-	st(&ch->me_count[IVCHAN_COUNT_SLEEPS], (uint32_t)ch->n.sleeps);
-	return 0;
+	r = rx_reload(ch);
+	return r ? r : ch->rx_tail != ch->rx_head;
+}
+
+int ivchan_poll_tx(struct ivchan *ch, uint32_t len)
+{
+	uint32_t pad;
+	int r;
+
+	if (!ch)
+		return IVCHAN_EINVAL;
+	if (ch->error)
+		return ch->error;
+	if (len > ch->max_msg)
+		return IVCHAN_EMSGSIZE;
+	if (tx_fits(ch, record_size(len), &pad))
+		return 1;
+	r = tx_reload(ch);
+	return r ? r : tx_fits(ch, record_size(len), &pad);
 }
 
 int ivchan_sleep_tx(struct ivchan *ch, uint32_t len)
@@ -790,6 +821,8 @@ int ivchan_sleep_tx(struct ivchan *ch, uint32_t len)
 	 * the new one and look again. Each turn the tail moved forward, so
 	 * this ends within a ring's worth of records.
 	 */
+	ch->n.sleeps++;
+	st(&ch->me_count[IVCHAN_COUNT_SLEEPS], (uint32_t)ch->n.sleeps);
 	for (;;) {
 		uint32_t event = ch->tx_tail;
 
@@ -801,11 +834,8 @@ int ivchan_sleep_tx(struct ivchan *ch, uint32_t len)
 		if (tx_fits(ch, record_size(len), &pad))
 			return 1;
 		if (ch->tx_tail == event)
-			break;
+			return 0;
 	}
-	ch->n.sleeps++;
-	st(&ch->me_count[IVCHAN_COUNT_SLEEPS], (uint32_t)ch->n.sleeps);
-	return 0;
 }
 
 static void end_load(const volatile uint32_t *id,

@@ -274,7 +274,8 @@ struct ivchan_counters {
 	uint64_t bytes_received;
 	uint64_t rung;          /**< doorbells the other end asked for */
 	uint64_t suppressed;    /**< commits and releases that needed none */
-	uint64_t sleeps;        /**< ivchan_sleep_rx/tx() that returned 0 */
+	uint64_t sleeps;        /**< doorbells asked for: ivchan_sleep_rx/tx()
+				     calls that published an event index */
 };
 
 /** One attached end. Fields are private: use the functions. */
@@ -411,6 +412,12 @@ int ivchan_sleep_rx(struct ivchan *ch);
  * @retval IVCHAN_EMSGSIZE, IVCHAN_EBROKEN, IVCHAN_ENOTCONN
  */
 int ivchan_sleep_tx(struct ivchan *ch, uint32_t len);
+
+/** Without asking for a doorbell: 1 when a message waits (or, for tx,
+ * when a message of @p len bytes fits), 0 when not, or an error. For
+ * polling a little before sleeping. */
+int ivchan_poll_rx(struct ivchan *ch);
+int ivchan_poll_tx(struct ivchan *ch, uint32_t len);
 
 /** Read what the other end (@p which 1) or this end (0) publishes. */
 void ivchan_get_end(const struct ivchan *ch, unsigned which,
