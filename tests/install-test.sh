@@ -163,7 +163,7 @@ for prog in "$sbindir/ivshmem-server" "$bindir/ivshmem-ctl"; do
 done
 
 for page in man8/ivshmem-server.8 man1/ivshmem-ctl.1 man3/libivshmem.3 \
-		man7/ivshmem-flat.7 man7/ivshmem-protocol.7; do
+		man7/ivshmem-flat.7 man7/ivshmem-protocol.7 man7/ivshmem-channel.7; do
 	f=$dest$mandir/$page
 	if [ ! -f "$f" ]; then
 		fail "$mandir/$page missing"
@@ -176,6 +176,20 @@ for page in man8/ivshmem-server.8 man1/ivshmem-ctl.1 man3/libivshmem.3 \
 		ok "$mandir/$page ($(head -n 1 "$f"))"
 	fi
 done
+
+# The channel core for firmware: installed as source, and it builds alone
+# with no C library (what a firmware build does with it).
+core=$dest$(dirname "$mandir")/libivshmem
+if [ ! -f "$core/ivchan.c" ] || [ ! -f "$core/ivchan.h" ]; then
+	fail "$(dirname "$mandir")/libivshmem/ivchan.c and ivchan.h missing"
+elif ! "${cc[@]}" -std=c99 -pedantic -Werror -Wall -Wextra -ffreestanding \
+		-fno-stack-protector -nostdlib -shared -fPIC -Wl,-z,defs \
+		-o "$tmp/ivchan.so" "$core/ivchan.c" >"$tmp/ivchan.log" 2>&1; then
+	fail "the installed ivchan.c does not build freestanding:"
+	sed 's/^/     | /' "$tmp/ivchan.log"
+else
+	ok "$(dirname "$mandir")/libivshmem/ivchan.c builds with -nostdlib"
+fi
 
 # systemd units, once the source tree has them: installed when the build
 # has systemd support (-Dsystemd=enabled, or auto with libsystemd there),

@@ -35,7 +35,8 @@ fi
 man=$build/man
 server=$build/server/ivshmem-server
 ctl=$build/tools/ivshmem-ctl
-pages=(ivshmem-server.8 ivshmem-ctl.1 libivshmem.3 ivshmem-flat.7 ivshmem-protocol.7)
+pages=(ivshmem-server.8 ivshmem-ctl.1 libivshmem.3 ivshmem-flat.7 ivshmem-protocol.7
+       ivshmem-channel.7)
 
 have_mandoc=1
 if ! command -v mandoc >/dev/null; then
