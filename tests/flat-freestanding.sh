@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# The ivshmem-flat core must build without a C library: firmware and bare
+# The ivshmem-flat core and the channel core (libivshmem/ivchan.c) must
+# build without a C library: firmware and bare
 # test rigs link it with nothing else, so a call the compiler emits for
 # us (memset for a struct initializer, __aeabi_uidiv for a division on a
 # Cortex-M0, __builtin_ctz through libgcc) breaks them even though every
@@ -63,43 +64,64 @@ explain_undefined() {
 
 std_flags=(-std=c99 -pedantic -Werror -Wall -Wextra -ffreestanding)
 
+# The freestanding sources and the function each bare link starts at:
+# the ivshmem-flat core and the channel core (ivshmem-channel(7)).
+sources=("$core_dir/ivshmem-flat.c:ivshmem_flat_init"
+	 "$lib_dir/ivchan.c:ivchan_attach")
+
 # Host: a shared object with -z defs refuses any undefined symbol.
 # -fno-stack-protector: some toolchains (Ubuntu's) default to
 # -fstack-protector, whose __stack_chk_fail is theirs, not the core's.
-for opt in -O0 -O2 -Os; do
-	so="$tmp/core$opt.so"
-	if ! run "host $opt: ivshmem-flat.c links with -nostdlib -z defs" \
-		"${cc[@]}" "${std_flags[@]}" -fno-stack-protector "$opt" \
-		-nostdlib -shared -fPIC -Wl,-z,defs -o "$so" \
-		"$core_dir/ivshmem-flat.c"; then
-		"${cc[@]}" "${std_flags[@]}" -fno-stack-protector "$opt" \
-			-fPIC -c -o "$tmp/core.o" "$core_dir/ivshmem-flat.c" \
-			2>/dev/null &&
-			explain_undefined "$tmp/core.o" nm
-	fi
+for entry in "${sources[@]}"; do
+	file=${entry%%:*}
+	base=$(basename "$file")
+	for opt in -O0 -O2 -Os; do
+		so="$tmp/core$opt.so"
+		if ! run "host $opt: $base links with -nostdlib -z defs" \
+			"${cc[@]}" "${std_flags[@]}" -fno-stack-protector \
+			"$opt" -nostdlib -shared -fPIC -Wl,-z,defs -o "$so" \
+			"$file"; then
+			"${cc[@]}" "${std_flags[@]}" -fno-stack-protector \
+				"$opt" -fPIC -c -o "$tmp/core.o" "$file" \
+				2>/dev/null &&
+				explain_undefined "$tmp/core.o" nm
+		fi
+	done
 done
 
-# Arm Cortex-M: a bare executable whose entry is ivshmem_flat_init; every
-# function is kept (no --gc-sections), so every one must link alone.
+# Arm Cortex-M: a bare executable whose entry is the core's first
+# function; every function is kept (no --gc-sections), so every one must
+# link alone. The Cortex-M0 -Os .text of each file is reported.
 arm_cc=${ARM_CC:-arm-none-eabi-gcc}
 if command -v "$arm_cc" >/dev/null 2>&1; then
 	arm_nm=$(command -v "${arm_cc%gcc}nm" || echo nm)
-	for cpu in cortex-m0 cortex-m3; do
-		for opt in -O0 -O2 -Os; do
-			elf="$tmp/core-$cpu$opt.elf"
-			if ! run "arm $cpu $opt: links with -nostdlib" \
-				"$arm_cc" "${std_flags[@]}" "-mcpu=$cpu" \
-				-mthumb "$opt" -nostdlib \
-				-Wl,-e,ivshmem_flat_init -o "$elf" \
-				"$core_dir/ivshmem-flat.c"; then
-				"$arm_cc" "${std_flags[@]}" "-mcpu=$cpu" \
-					-mthumb "$opt" -c -o "$tmp/core.o" \
-					"$core_dir/ivshmem-flat.c" \
-					2>/dev/null &&
-					explain_undefined "$tmp/core.o" \
-						"$arm_nm"
-			fi
+	arm_size=$(command -v "${arm_cc%gcc}size" || true)
+	for entry in "${sources[@]}"; do
+		file=${entry%%:*}
+		start=${entry##*:}
+		base=$(basename "$file")
+		for cpu in cortex-m0 cortex-m3; do
+			for opt in -O0 -O2 -Os; do
+				elf="$tmp/core-$cpu$opt.elf"
+				if ! run "arm $cpu $opt: $base links with -nostdlib" \
+					"$arm_cc" "${std_flags[@]}" \
+					"-mcpu=$cpu" -mthumb "$opt" -nostdlib \
+					-Wl,-e,"$start" -o "$elf" "$file"; then
+					"$arm_cc" "${std_flags[@]}" \
+						"-mcpu=$cpu" -mthumb "$opt" -c \
+						-o "$tmp/core.o" "$file" \
+						2>/dev/null &&
+						explain_undefined "$tmp/core.o" \
+							"$arm_nm"
+				fi
+			done
 		done
+		if [ -n "$arm_size" ] &&
+		   "$arm_cc" "${std_flags[@]}" -mcpu=cortex-m0 -mthumb -Os \
+			-c -o "$tmp/size.o" "$file" 2>/dev/null; then
+			echo "size $base, cortex-m0 -Os: $("$arm_size" \
+				"$tmp/size.o" | awk 'NR == 2 { print $1 }') bytes of .text"
+		fi
 	done
 else
 	echo "skip arm: $arm_cc not found (set ARM_CC)"
@@ -111,7 +133,7 @@ cxx=${CXX:-}
 if [ -z "$cxx" ]; then
 	cxx=$(command -v c++ || command -v g++ || true)
 fi
-for header in "$core_dir"/*.h; do
+for header in "$core_dir"/*.h "$lib_dir/ivchan.h"; do
 	name=$(basename "$header")
 	printf '#include "%s"\n#include "%s"\n' "$name" "$name" \
 		>"$tmp/alone.c"
@@ -120,12 +142,12 @@ for header in "$core_dir"/*.h; do
 	run "$name alone: C99 -pedantic" \
 		"${cc[@]}" -std=c99 -pedantic -Werror -Wall -Wextra \
 		-fsyntax-only "${inc[@]}" "$tmp/alone.c"
-	if [ "$name" = ivshmem-flat.h ]; then
-		# The core's own header: libc headers only, nothing else
-		# (the include path does not even hold libivshmem).
+	if [ "$name" = ivshmem-flat.h ] || [ "$name" = ivchan.h ]; then
+		# A core's own header: the compiler's headers only, nothing
+		# else (the include path holds only its own directory).
 		run "$name alone: C99 -pedantic -ffreestanding" \
 			"${cc[@]}" "${std_flags[@]}" -fsyntax-only \
-			-I"$core_dir" "$tmp/alone.c"
+			-I"$(dirname "$header")" "$tmp/alone.c"
 	fi
 	if [ -n "$cxx" ]; then
 		run "$name alone: C++11 -pedantic" \
