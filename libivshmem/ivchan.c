@@ -22,10 +22,17 @@
 #define LE32(x) (x)
 #endif
 
-/* The three barriers of ivshmem-channel(7). */
+/* The three barriers of ivshmem-channel(7). A platform whose full
+ * barrier needs more than the CPU's (an emulator that does not turn the
+ * emulated one into the host's, for one) builds with
+ * IVCHAN_FULL_BARRIER_HOOK defined and provides ivchan_full_barrier(). */
 #define barrier_acquire() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define barrier_release() __atomic_thread_fence(__ATOMIC_RELEASE)
+#ifdef IVCHAN_FULL_BARRIER_HOOK
+#define barrier_full() ivchan_full_barrier()
+#else
 #define barrier_full() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
 
 static inline uint32_t ld(const volatile uint32_t *p)
 {

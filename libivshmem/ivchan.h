@@ -454,6 +454,13 @@ int ivchan_check_layout(const struct ivchan *ch);
 /** The counters of this attachment. */
 const struct ivchan_counters *ivchan_counters(const struct ivchan *ch);
 
+#ifdef IVCHAN_FULL_BARRIER_HOOK
+/** Built with IVCHAN_FULL_BARRIER_HOOK: the platform's full barrier,
+ * which the core calls where ivshmem-channel(7) puts one (a store that
+ * must be seen before a later load). */
+void ivchan_full_barrier(void);
+#endif
+
 /**
  * The notification rule of ivshmem-channel(7): with the other side's
  * event index @p event, does moving an index from @p old to @p new cross

@@ -35,6 +35,13 @@
  *                 byte of the value as its status
  *   0x08 IRQ      read: the level (0 or 1) of the device's IRQ line 0,
  *                 the line an interrupt controller would see
+ *   0x0C FENCE    read: 0, after a full memory barrier on the host. The
+ *                 emulated CPU's DMB orders its accesses for itself but
+ *                 not against the host's other threads and processes
+ *                 (Unicorn does not promise a host barrier for it): firmware that
+ *                 shares memory with them reads FENCE where a store must
+ *                 be seen before a later load (the channel core's full
+ *                 barrier, ivchan.h IVCHAN_FULL_BARRIER_HOOK)
  *
  * Other offsets read 0 and ignore writes.
  */
@@ -43,6 +50,7 @@
 #define BOARD_CONSOLE_PUTCHAR 0x00u
 #define BOARD_CONSOLE_EXIT 0x04u
 #define BOARD_CONSOLE_IRQ 0x08u
+#define BOARD_CONSOLE_FENCE 0x0Cu
 
 /*
  * The minimal NVIC of --irq: external interrupt 0 only, the device's IRQ

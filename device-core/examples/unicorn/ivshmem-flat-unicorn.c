@@ -539,6 +539,11 @@ static uint64_t console_read(uc_engine *uc, uint64_t offset, unsigned size,
 {
 	struct emu *e = user;
 
+	/* FENCE: the emulated CPU's DMB need not order anything against
+	 * the host's other threads and processes (one emulated CPU does not
+	 * promise a host barrier for it); this read does. */
+	if (offset == BOARD_CONSOLE_FENCE)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return offset == BOARD_CONSOLE_IRQ ? e->irq : 0;
 }
 

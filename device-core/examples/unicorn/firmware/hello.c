@@ -40,11 +40,7 @@
  * 14 the IRQ line stays high after INTRSTATUS was read; 99 a CPU fault
  * or an unexpected interrupt (on a CPU that takes them; Unicorn stops).
  */
-#include <stddef.h>
-#include <stdint.h>
-
-#include "board.h"
-#include "ivshmem-flat.h"
+#include "fw.h"
 
 #define REQUEST_MAGIC 0x54535152u       /* "RQST" in memory order */
 #define SHM_REQUEST 0x000u
@@ -53,111 +49,11 @@
 #define SHM_REPLY 0x200u
 #define REPLY_MAX 256u
 
-/* ---- the board ----------------------------------------------------------- */
-
-static inline void console_write(uint32_t reg, uint32_t value)
-{
-	*(volatile uint32_t *)(BOARD_CONSOLE_BASE + reg) = value;
-}
-
-static inline uint32_t console_read(uint32_t reg)
-{
-	return *(volatile uint32_t *)(BOARD_CONSOLE_BASE + reg);
-}
-
-static inline uint32_t dev_read(uint32_t reg)
-{
-	return *(volatile uint32_t *)(IVSHMEM_FLAT_DEFAULT_MMIO_BASE + reg);
-}
-
-static inline void dev_write(uint32_t reg, uint32_t value)
-{
-	*(volatile uint32_t *)(IVSHMEM_FLAT_DEFAULT_MMIO_BASE + reg) = value;
-}
-
-static inline void nvic_write(uint32_t reg, uint32_t value)
-{
-	*(volatile uint32_t *)(BOARD_NVIC_BASE + reg) = value;
-}
-
-static inline volatile uint32_t *shm32(uint32_t offset)
-{
-	return (volatile uint32_t *)(IVSHMEM_FLAT_DEFAULT_SHM_BASE + offset);
-}
-
-static inline volatile char *shm_chars(uint32_t offset)
-{
-	return (volatile char *)(IVSHMEM_FLAT_DEFAULT_SHM_BASE + offset);
-}
-
-/* Order the shared-memory stores before a doorbell. */
-static inline void barrier(void)
-{
-	__asm__ volatile("dmb" ::: "memory");
-}
-
-static void put_char(char c)
-{
-	console_write(BOARD_CONSOLE_PUTCHAR, (uint8_t)c);
-}
-
-static void put_str(const char *s)
-{
-	while (*s)
-		put_char(*s++);
-}
-
-/* Decimal digits of v into buf (at least 11 bytes), NUL-terminated. */
-static char *format_uint(char *buf, uint32_t v)
-{
-	char tmp[10];
-	unsigned n = 0, i = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10u);
-		v /= 10u;
-	} while (v);
-	while (n)
-		buf[i++] = tmp[--n];
-	buf[i] = '\0';
-	return buf;
-}
-
-static void put_uint(uint32_t v)
-{
-	char buf[11];
-
-	put_str(format_uint(buf, v));
-}
-
-static void put_hex(uint32_t v)
-{
-	for (int shift = 28; shift >= 0; shift -= 4)
-		put_char("0123456789abcdef"[v >> shift & 0xFu]);
-}
-
-static void __attribute__((noreturn)) board_exit(uint32_t status)
-{
-	console_write(BOARD_CONSOLE_EXIT, status);
-	for (;;)
-		;
-}
-
-static void __attribute__((noreturn)) fail(uint32_t status, const char *why)
-{
-	put_str("firmware: ");
-	put_str(why);
-	put_char('\n');
-	board_exit(status);
-}
-
 /* ---- waiting for vector 0 ------------------------------------------------ */
 
 #ifdef HELLO_IRQ
 /* What the handler read from INTRSTATUS (the read cleared it there). */
 static volatile uint32_t irq_status;
-
-void irq0_handler(void);
 
 void irq0_handler(void)
 {
@@ -202,7 +98,7 @@ static uint32_t wait_vector0(void)
 
 /* ---- the exchange -------------------------------------------------------- */
 
-static int hello(void)
+int firmware_main(void)
 {
 	volatile char *msg = shm_chars(SHM_MESSAGE);
 	volatile char *reply = shm_chars(SHM_REPLY);
@@ -266,66 +162,3 @@ static int hello(void)
 	return 0;
 }
 
-/* ---- start-up ------------------------------------------------------------ */
-
-/* The compiler may turn loops and aggregate copies into these calls. */
-void *memcpy(void *dst, const void *src, size_t n);
-void *memset(void *dst, int c, size_t n);
-
-void *memcpy(void *dst, const void *src, size_t n)
-{
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-
-	while (n--)
-		*d++ = *s++;
-	return dst;
-}
-
-void *memset(void *dst, int c, size_t n)
-{
-	unsigned char *d = dst;
-
-	while (n--)
-		*d++ = (unsigned char)c;
-	return dst;
-}
-
-/* From link.ld. */
-extern uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[], _estack[];
-
-void reset_handler(void);
-void fault_handler(void);
-
-void __attribute__((noreturn)) reset_handler(void)
-{
-	uint32_t *src = _sidata, *dst = _sdata;
-
-	while (dst < _edata)
-		*dst++ = *src++;
-	for (dst = _sbss; dst < _ebss; dst++)
-		*dst = 0;
-	board_exit((uint32_t)hello());
-}
-
-void __attribute__((noreturn)) fault_handler(void)
-{
-	fail(99, "CPU fault");
-}
-
-#ifndef HELLO_IRQ
-#define irq0_handler fault_handler
-#endif
-
-/* The vector table at address 0: initial SP, reset, the 14 system
- * exceptions, external interrupt 0 (the device's IRQ line with --irq). */
-__attribute__((section(".vectors"), used))
-static void (*const vectors[BOARD_IRQ0_VECTOR + 1])(void) = {
-	(void (*)(void))_estack,
-	reset_handler,
-	fault_handler, fault_handler, fault_handler, fault_handler,
-	fault_handler, fault_handler, fault_handler, fault_handler,
-	fault_handler, fault_handler, fault_handler, fault_handler,
-	fault_handler, fault_handler,
-	irq0_handler,
-};
