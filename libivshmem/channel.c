@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct ivshmem_channel {
 	struct ivchan core;
 	unsigned vector;
 	int fd;                 /* a dup of the own vector's eventfd */
+	int epfd;               /* the caller's fd: fd and the peer's fd */
 	unsigned gen;           /* the peer's connection at attach */
 	int error;              /* -ESTALE, -ENOTCONN once found */
 	uint32_t want_tx;       /* length + 1 of a refused send, or 0 */
@@ -310,8 +312,22 @@ int ivshmem_channel_attach(struct ivshmem_peer *peer,
 		free(ch);
 		return r;
 	}
+	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ch->epfd < 0 ||
+	    epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->fd,
+		      &(struct epoll_event){ .events = EPOLLIN }) < 0 ||
+	    epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ivshmem_peer_get_fd(peer),
+		      &(struct epoll_event){ .events = EPOLLIN }) < 0) {
+		r = -errno;
+		if (ch->epfd >= 0)
+			close(ch->epfd);
+		close(ch->fd);
+		free(ch);
+		return r;
+	}
 	r = peer_claim_vector(peer, config->vector, true);
 	if (r) {
+		close(ch->epfd);
 		close(ch->fd);
 		free(ch);
 		return r;
@@ -322,6 +338,7 @@ int ivshmem_channel_attach(struct ivshmem_peer *peer,
 			  IVCHAN_ATTACH_RESET : 0, &lost);
 	if (r) {
 		peer_claim_vector(peer, config->vector, false);
+		close(ch->epfd);
 		close(ch->fd);
 		free(ch);
 		return r;
@@ -342,6 +359,7 @@ void ivshmem_channel_detach(struct ivshmem_channel *ch)
 		return;
 	ivchan_detach(&ch->core);
 	peer_claim_vector(ch->peer, ch->vector, false);
+	close(ch->epfd);
 	close(ch->fd);
 	free(ch);
 }
@@ -449,7 +467,7 @@ ssize_t ivshmem_channel_recv(struct ivshmem_channel *ch, void *buf,
 
 int ivshmem_channel_get_fd(const struct ivshmem_channel *ch)
 {
-	return ch ? ch->fd : -EINVAL;
+	return ch ? ch->epfd : -EINVAL;
 }
 
 /* The other end since last looked: PEER when it changed. */
@@ -477,6 +495,7 @@ static int look_at_other(struct ivshmem_channel *ch)
 
 int ivshmem_channel_dispatch(struct ivshmem_channel *ch)
 {
+	bool woken_by_server = false;
 	uint64_t count;
 	int ev, r;
 
@@ -490,6 +509,15 @@ int ivshmem_channel_dispatch(struct ivshmem_channel *ch)
 		return ch->error;
 	if (read(ch->fd, &count, sizeof(count)) == sizeof(count))
 		ch->doorbells += count;
+	else
+		woken_by_server = true;
+	/* Woken by the server's socket (no doorbell), or with a doorbell
+	 * for a peer not in the table yet: take the server's notices (the
+	 * peer's callbacks run here). */
+	if (woken_by_server || ch->ring_pending)
+		ivshmem_peer_dispatch(ch->peer);
+	if (!ch->error && peer_generation(ch->peer) != ch->gen)
+		return ch->error = -ENOTCONN;
 	ev = look_at_other(ch);
 	if (ch->ring_pending)
 		ring_other(ch);
@@ -586,13 +614,8 @@ int ivshmem_channel_wait(struct ivshmem_channel *ch, unsigned events,
 		return -EINVAL;
 	deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	for (;;) {
-		/* The channel's doorbell, and the peer's socket for the
-		 * server's leave notices. */
-		struct pollfd pfd[2] = {
-			{ .fd = ch->fd, .events = POLLIN },
-			{ .fd = ivshmem_peer_get_fd(ch->peer),
-			  .events = POLLIN },
-		};
+		/* The channel's doorbell and the peer's socket. */
+		struct pollfd pfd = { .fd = ch->epfd, .events = POLLIN };
 		int left = -1;
 
 		/* A short look first, asking nothing of the other end. */
@@ -614,11 +637,9 @@ int ivshmem_channel_wait(struct ivshmem_channel *ch, unsigned events,
 				return -ETIMEDOUT;
 			left = d > INT32_MAX ? INT32_MAX : (int)d;
 		}
-		r = poll(pfd, 2, left);
+		r = poll(&pfd, 1, left);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r > 0 && pfd[1].revents)
-			ivshmem_peer_dispatch(ch->peer);
 	}
 }
 

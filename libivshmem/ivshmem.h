@@ -857,7 +857,9 @@ enum ivshmem_channel_events {
 
 /**
  * The fd to watch for readability in the caller's loop: it becomes
- * readable when the other end rings. Owned by the channel.
+ * readable when the other end rings, and when the server sends the peer
+ * something (ivshmem_channel_dispatch() then dispatches the peer too).
+ * Owned by the channel.
  * @retval >=0 the fd
  * @retval -EINVAL NULL ch
  */
@@ -865,7 +867,9 @@ IVSHMEM_EXPORT int ivshmem_channel_get_fd(const struct ivshmem_channel *ch);
 
 /**
  * Take the doorbells, look at the other end, and say what is ready.
- * Never blocks. When it reports no READABLE (or no WRITABLE after a
+ * Never blocks. When woken without a doorbell (by the server), or with a
+ * doorbell pending for a peer the table does not know yet, it calls
+ * ivshmem_peer_dispatch(), so the peer's callbacks may run in it. When it reports no READABLE (or no WRITABLE after a
  * refused send), it has asked the other end to ring: the fd becomes
  * readable when that changes, so the caller may sleep on it. Call it when
  * the fd is readable and before each sleep.
