@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "tproc.h"
 
 #define VECTOR 1                /* each end is rung on its own vector 1 */
 #define OFFSET 4096             /* the layout's offset in the region */
@@ -671,6 +672,112 @@ START_TEST(claimed_vector_and_timeout)
 }
 END_TEST
 
+/* ---- ivshmem-ctl channel ----------------------------------------------- */
+
+/* `ivshmem-ctl channel SUB -S SOCK ARGS...` started, stdin open. */
+#define CTL(p, s, sub, ...) do { \
+	const char *const a_[] = { "channel", sub, "-S", (s)->sock, \
+				   ##__VA_ARGS__, NULL }; \
+	proc_start(p, proc_ctl_path(), a_); \
+} while (0)
+
+/* It exits with status, its stderr is exactly err ("" for none). */
+static void ctl_done(struct proc *p, int status, const char *err)
+{
+	proc_close_in(p);
+	EXPECT_EXIT(p, status);
+	ck_assert_str_eq(proc_stderr(p), err);
+	proc_free(p);
+}
+
+START_TEST(ctl_channel_talks)
+{
+	struct tserver *s = start_server();
+	struct proc p;
+
+	CTL(&p, s, "init", "echo:4K", "data:64K:16K:1000");
+	EXPECT(&p, "layout offset=0 size=91584 channels=2");
+	ctl_done(&p, 0, "");
+	CTL(&p, s, "list");
+	EXPECT(&p, "channel name=\"echo\" ring0=4096 ring1=4096 max=2040 end0-state=detached end0-peer=none end1-state=detached end1-peer=none");
+	EXPECT(&p, "channel name=\"data\" ring0=65536 ring1=16384 max=1000 end0-state=detached end0-peer=none end1-state=detached end1-peer=none");
+	ctl_done(&p, 0, "");
+
+	/* Three lines, an empty one among them, wait in the ring... */
+	CTL(&p, s, "send", "echo");
+	proc_send(&p, "hello");
+	proc_send(&p, "%s", "");
+	proc_send(&p, "last line");
+	ctl_done(&p, 0, "");
+	CTL(&p, s, "stat", "echo");
+	EXPECT_PREFIX(&p, "channel name=\"echo\" ring0=4096 ring1=4096 max=2040 fill0=48 fill1=0 end0-state=detached");
+	ctl_done(&p, 0, "");
+	/* ...and come out in order; --json says the same. */
+	CTL(&p, s, "recv", "--count", "2", "echo");
+	EXPECT(&p, "hello");
+	EXPECT(&p, "%s", "");
+	ctl_done(&p, 0, "");
+	CTL(&p, s, "recv", "--json", "--count", "1", "echo");
+	EXPECT(&p, "{\"event\":\"message\",\"length\":9,\"data\":\"last line\"}");
+	ctl_done(&p, 0, "");
+	tserver_stop_ok(s);
+}
+END_TEST
+
+START_TEST(ctl_channel_errors)
+{
+	struct tserver *s = start_server();
+	char big[3001];
+	struct proc p;
+
+	CTL(&p, s, "list");
+	ctl_done(&p, 1, "ivshmem-ctl: no channel layout at offset 0 of the shared memory: write one with 'ivshmem-ctl channel init'\n");
+	CTL(&p, s, "init", "echo:4K");
+	EXPECT(&p, "layout offset=0 size=8960 channels=1");
+	ctl_done(&p, 0, "");
+	/* A refused init leaves the layout as it was. */
+	CTL(&p, s, "init", "x:1000");
+	proc_close_in(&p);
+	EXPECT_EXIT(&p, 2);
+	ck_assert_ptr_nonnull(strstr(proc_stderr(&p), "invalid channels"));
+	proc_free(&p);
+	CTL(&p, s, "init", "big:1G");
+	proc_close_in(&p);
+	EXPECT_EXIT(&p, 1);
+	ck_assert_ptr_nonnull(strstr(proc_stderr(&p), "it does not fit"));
+	proc_free(&p);
+	CTL(&p, s, "list");
+	EXPECT(&p, "channel name=\"echo\" ring0=4096 ring1=4096 max=2040 end0-state=detached end0-peer=none end1-state=detached end1-peer=none");
+	ctl_done(&p, 0, "");
+
+	CTL(&p, s, "recv", "nosuch");
+	ctl_done(&p, 1, "ivshmem-ctl: no channel named 'nosuch' in the layout at offset 0 ('ivshmem-ctl channel list' shows them)\n");
+	CTL(&p, s, "recv", "--timeout", "0.2", "echo");
+	ctl_done(&p, 1, "ivshmem-ctl: timed out after 0.2 s: the other end of channel 'echo' sent nothing\n");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CTL(&p, s, "send", "echo");
+	proc_send(&p, "ok");
+	proc_send(&p, "%s", big);
+	proc_send(&p, "never sent");
+	ctl_done(&p, 1, "ivshmem-ctl: line 2 is 3000 bytes, over the channel's maximum of 2040: nothing more was sent\n");
+	CTL(&p, s, "recv", "--count", "1", "echo");
+	EXPECT(&p, "ok");
+	ctl_done(&p, 0, "");
+	CTL(&p, s, "recv", "--timeout", "0.2", "echo");
+	ctl_done(&p, 1, "ivshmem-ctl: timed out after 0.2 s: the other end of channel 'echo' sent nothing\n");
+	CTL(&p, s, "bogus");
+	proc_close_in(&p);
+	EXPECT_EXIT(&p, 2);
+	proc_free(&p);
+	CTL(&p, s, "list", "--offset", "100");
+	proc_close_in(&p);
+	EXPECT_EXIT(&p, 2);
+	proc_free(&p);
+	tserver_stop_ok(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("channel");
@@ -686,6 +793,8 @@ int main(void)
 	tcase_add_test(tc, attach_errors_change_nothing);
 	tcase_add_test(tc, layout_written_anew);
 	tcase_add_test(tc, claimed_vector_and_timeout);
+	tcase_add_test(tc, ctl_channel_talks);
+	tcase_add_test(tc, ctl_channel_errors);
 	suite_add_tcase(s, tc);
 	tcase_add_test(stream, stream_two_processes);
 	suite_add_tcase(s, stream);

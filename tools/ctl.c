@@ -42,6 +42,8 @@ static const struct ctl_command commands[] = {
 	  ctl_write_run },
 	{ "peer", "join the server as a peer: events out, commands in",
 	  ctl_peer_run },
+	{ "channel", "channels in the shared memory: init, list, stat, send, recv",
+	  ctl_channel_run },
 };
 
 enum {

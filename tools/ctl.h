@@ -42,6 +42,8 @@ struct ctl_command {
 
 /* The commands, each in ctl-NAME.c (dump, read and write in ctl-shm.c). */
 int ctl_peer_run(const struct ctl_global *g, int argc, char **argv);
+/* ctl-channel.c: channels (ivshmem-channel(7)), joined as a peer. */
+int ctl_channel_run(const struct ctl_global *g, int argc, char **argv);
 /* Through the server's control socket (or the fallback, ctl-fallback.c). */
 int ctl_info_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_peers_run(const struct ctl_global *g, int argc, char **argv);
