@@ -353,10 +353,13 @@ int ivshmem_channel_attach(struct ivshmem_peer *peer,
 	return 0;
 }
 
+static int rang(struct ivshmem_channel *ch, int r);
+
 void ivshmem_channel_detach(struct ivshmem_channel *ch)
 {
 	if (!ch)
 		return;
+	rang(ch, ivchan_flush_rx(&ch->core));
 	ivchan_detach(&ch->core);
 	peer_claim_vector(ch->peer, ch->vector, false);
 	close(ch->epfd);
@@ -403,6 +406,7 @@ int ivshmem_channel_flush(struct ivshmem_channel *ch)
 {
 	if (!ch)
 		return -EINVAL;
+	rang(ch, ivchan_flush_rx(&ch->core));
 	return rang(ch, ivchan_flush(&ch->core));
 }
 
@@ -433,6 +437,8 @@ int ivshmem_channel_peek(struct ivshmem_channel *ch, const void **buf,
 	r = ivchan_peek(&ch->core, buf, &n);
 	if (!r)
 		*len = n;
+	else if (r == -EAGAIN)
+		rang(ch, ivchan_flush_rx(&ch->core));
 	return r;
 }
 
@@ -453,6 +459,8 @@ ssize_t ivshmem_channel_recv(struct ivshmem_channel *ch, void *buf,
 	if (!ch || (!buf && cap))
 		return -EINVAL;
 	r = ivchan_peek(&ch->core, &src, &n);
+	if (r == -EAGAIN)
+		rang(ch, ivchan_flush_rx(&ch->core));
 	if (r)
 		return r;
 	if (n > cap) {
@@ -522,6 +530,7 @@ int ivshmem_channel_dispatch(struct ivshmem_channel *ch)
 	if (ch->ring_pending)
 		ring_other(ch);
 
+	rang(ch, ivchan_flush_rx(&ch->core));
 	r = ivchan_sleep_rx(&ch->core);
 	if (r < 0)
 		return r;

@@ -709,11 +709,35 @@ int ivchan_peek(struct ivchan *ch, const void **buf, uint32_t *len)
 	return 0;
 }
 
-int ivchan_release(struct ivchan *ch)
+/* Tell a producer that waits for room about the releases since the last
+ * look: 1 to ring it. */
+static int rx_check(struct ivchan *ch)
 {
 	uint32_t event;
 	int ring;
 
+	if (ch->rx_tail == ch->rx_released)
+		return 0;
+	/* The tail is stored; the space event is read after it. */
+	barrier_full();
+	event = ld(&ch->other_wait[IVCHAN_WAIT_SPACE]);
+	ring = ivchan_need_event(event, ch->rx_tail, ch->rx_released);
+	ch->rx_released = ch->rx_tail;
+	st(&ch->me_count[IVCHAN_COUNT_RECEIVED], (uint32_t)ch->n.received);
+	if (ring) {
+		ch->n.rung++;
+		st(&ch->me_count[IVCHAN_COUNT_RUNG], (uint32_t)ch->n.rung);
+	}
+	return ring;
+}
+
+int ivchan_flush_rx(struct ivchan *ch)
+{
+	return ch ? rx_check(ch) : IVCHAN_EINVAL;
+}
+
+int ivchan_release(struct ivchan *ch)
+{
 	if (!ch || !ch->rx_open)
 		return IVCHAN_EINVAL;
 	/* The record is read before the tail that gives it back. */
@@ -723,17 +747,11 @@ int ivchan_release(struct ivchan *ch)
 	ch->rx_open = 0;
 	ch->n.received++;
 	ch->n.bytes_received += ch->rx_len;
-	st(&ch->me_count[IVCHAN_COUNT_RECEIVED], (uint32_t)ch->n.received);
-	/* The tail is stored; the space event is read after it. */
-	barrier_full();
-	event = ld(&ch->other_wait[IVCHAN_WAIT_SPACE]);
-	ring = ivchan_need_event(event, ch->rx_tail, ch->rx_released);
-	ch->rx_released = ch->rx_tail;
-	if (ring) {
-		ch->n.rung++;
-		st(&ch->me_count[IVCHAN_COUNT_RUNG], (uint32_t)ch->n.rung);
-	}
-	return ring;
+	/* A producer waiting for room hears of it once a quarter of the
+	 * ring is free again, or at ivchan_flush_rx(). */
+	if ((uint32_t)(ch->rx_tail - ch->rx_released) < ch->rx_size / 4u)
+		return 0;
+	return rx_check(ch);
 }
 
 int ivchan_recv(struct ivchan *ch, void *buf, uint32_t cap, uint32_t *len)
@@ -811,16 +829,10 @@ int ivchan_poll_tx(struct ivchan *ch, uint32_t len)
 int ivchan_sleep_tx(struct ivchan *ch, uint32_t len)
 {
 	uint32_t pad;
-	int r;
+	int r = ivchan_poll_tx(ch, len);
 
-	if (!ch)
-		return IVCHAN_EINVAL;
-	if (ch->error)
-		return ch->error;
-	if (len > ch->max_msg)
-		return IVCHAN_EMSGSIZE;
-	if (tx_fits(ch, record_size(len), &pad))
-		return 1;
+	if (r)
+		return r;
 	/*
 	 * Space event, full barrier, look again. The event must be the tail
 	 * as last read: the consumer rings only for a release that starts

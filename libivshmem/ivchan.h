@@ -19,11 +19,14 @@
  * cannot include errno.h): IVCHAN_EAGAIN is -EAGAIN, and so on.
  *
  * Doorbells are the caller's: ivchan_commit(), ivchan_send(),
- * ivchan_release() and ivchan_recv() return 1 when the other end asked to
- * be woken (ring it: ivchan_get_peer() says on which peer ID and vector)
- * and 0 when it did not. Before sleeping on its own doorbell, a caller
- * calls ivchan_sleep_rx() (or ivchan_sleep_tx() when the ring is full)
- * and sleeps only when it returns 0.
+ * ivchan_flush(), ivchan_release(), ivchan_recv() and ivchan_flush_rx()
+ * return 1 when the other end asked to be woken (ring it: ivchan_get_end()
+ * says on which peer ID and vector) and 0 when it did not. Both
+ * directions batch that check: commits with IVCHAN_COMMIT_MORE until
+ * ivchan_flush(), releases until a quarter of the ring is free or
+ * ivchan_flush_rx(). Before sleeping on its own doorbell, a caller calls
+ * ivchan_flush_rx(), then ivchan_sleep_rx() (or ivchan_sleep_tx() when
+ * the ring is full) and sleeps only when that returns 0.
  */
 #ifndef LIBIVSHMEM_IVCHAN_H
 #define LIBIVSHMEM_IVCHAN_H
@@ -378,12 +381,20 @@ int ivchan_send(struct ivchan *ch, const void *buf, uint32_t len);
 int ivchan_peek(struct ivchan *ch, const void **buf, uint32_t *len);
 
 /**
- * Consume the peeked message.
+ * Consume the peeked message. The producer, if it waits for room, is
+ * told once a quarter of the ring has been released since it was last
+ * looked at, or at ivchan_flush_rx(): call that when the ring is empty
+ * (ivchan_peek() returned IVCHAN_EAGAIN), before sleeping, and before
+ * leaving the channel alone for long.
  * @retval 1 ring the other end (it waits for room)
- * @retval 0 no doorbell needed
+ * @retval 0 no doorbell needed (yet)
  * @retval IVCHAN_EINVAL nothing peeked
  */
 int ivchan_release(struct ivchan *ch);
+
+/** Look whether the producer waits for the room released so far: 1 to
+ * ring it, 0 not. */
+int ivchan_flush_rx(struct ivchan *ch);
 
 /**
  * Copy the next message into @p buf (@p cap bytes) and consume it; *len is

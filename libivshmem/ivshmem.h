@@ -807,7 +807,9 @@ IVSHMEM_EXPORT int ivshmem_channel_commit(struct ivshmem_channel *ch,
 
 /**
  * Ring the other end for commits made with IVSHMEM_CHANNEL_MORE, if it
- * sleeps.
+ * sleeps, and for the room released so far, if it waits for room (a
+ * release tells it at once only when a quarter of the ring is free; a
+ * receive that finds the ring empty, dispatch and detach flush too).
  * @retval 0 success
  * @retval -EINVAL NULL ch
  */

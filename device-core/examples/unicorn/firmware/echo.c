@@ -118,16 +118,7 @@ int firmware_main(void)
 	const void *buf;
 	int r;
 
-	id = dev_read(IVSHMEM_FLAT_IVPOSITION);
-	put_str("IVPOSITION ");
-	put_uint(id);
-	put_char('\n');
-	if (id > 0xFFFFu)
-		fail(10, "the device has no peer ID (IVPOSITION 0xFFFFFFFF)");
-	dev_write(IVSHMEM_FLAT_INTRMASK, 1u << 0);
-	if (dev_read(IVSHMEM_FLAT_INTRMASK) != 1u << 0)
-		fail(11, "INTRMASK reads back 0: the device is not in latched mode (run the emulator with --latched)");
-	(void)dev_read(IVSHMEM_FLAT_INTRSTATUS);
+	id = fw_start_latched();
 
 	/* The host writes the layout, magic last. */
 	while (ivchan_layout_read((const void *)base,
@@ -147,6 +138,9 @@ int firmware_main(void)
 	for (;;) {
 		r = ivchan_peek(&ch, &buf, &len);
 		if (r == IVCHAN_EAGAIN) {
+			/* Tell the host of the room taken so far. */
+			if (ivchan_flush_rx(&ch) == 1)
+				ring_host();
 			r = ivchan_sleep_rx(&ch);
 			if (r < 0)
 				broken();
@@ -162,7 +156,7 @@ int firmware_main(void)
 		if (ivchan_release(&ch) == 1)
 			ring_host();
 	}
-	if (ivchan_release(&ch) == 1)
+	if (ivchan_release(&ch) == 1 || ivchan_flush_rx(&ch) == 1)
 		ring_host();
 	n = ivchan_counters(&ch);
 	put_str("echo: ");

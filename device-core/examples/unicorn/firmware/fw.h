@@ -117,4 +117,23 @@ static inline void __attribute__((noreturn)) fail(uint32_t status, const char *w
 }
 
 
+/* Print "IVPOSITION <ID>" and set latched mode, checking both (exit 10:
+ * no peer ID, 11: not latched); INTRSTATUS is read clear. The ID. */
+static inline uint32_t fw_start_latched(void)
+{
+	uint32_t id = dev_read(IVSHMEM_FLAT_IVPOSITION);
+
+	put_str("IVPOSITION ");
+	put_uint(id);
+	put_char('\n');
+	if (id > 0xFFFFu)
+		fail(10, "the device has no peer ID (IVPOSITION 0xFFFFFFFF)");
+	dev_write(IVSHMEM_FLAT_INTRMASK, 1u << 0);
+	if (dev_read(IVSHMEM_FLAT_INTRMASK) != 1u << 0)
+		fail(11, "INTRMASK reads back 0: the device is not in latched mode (run the emulator with --latched)");
+	/* Nothing may be pending yet; start from a clear INTRSTATUS. */
+	(void)dev_read(IVSHMEM_FLAT_INTRSTATUS);
+	return id;
+}
+
 #endif /* IVSHMEM_FLAT_UNICORN_FW_H */

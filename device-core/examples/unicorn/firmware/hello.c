@@ -106,18 +106,7 @@ int firmware_main(void)
 	uint32_t id, dest, status;
 	unsigned n, i;
 
-	id = dev_read(IVSHMEM_FLAT_IVPOSITION);
-	put_str("IVPOSITION ");
-	put_uint(id);
-	put_char('\n');
-	if (id > 0xFFFFu)
-		fail(10, "the device has no peer ID (IVPOSITION 0xFFFFFFFF)");
-
-	dev_write(IVSHMEM_FLAT_INTRMASK, 1u << 0);
-	if (dev_read(IVSHMEM_FLAT_INTRMASK) != 1u << 0)
-		fail(11, "INTRMASK reads back 0: the device is not in latched mode (run the emulator with --latched)");
-	/* Nothing may be pending yet; start from a clear INTRSTATUS. */
-	(void)dev_read(IVSHMEM_FLAT_INTRSTATUS);
+	id = fw_start_latched();
 	irq_enable();
 
 	put_str("waiting for a request at shared-memory offset 0\n");
