@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,11 +61,26 @@ struct raw {                    /* at RAW_OFFSET, lines apart */
 
 static int failures;
 static double seconds_per_phase = 1.0;
+/* The server and B, to stop on the way out whatever happens. */
+static struct tserver srv;
+static pid_t server_owner, b_pid = -1;
 
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "bench-channel: %s: %s\n", what, strerror(err));
 	exit(1);
+}
+
+static void cleanup(void)
+{
+	if (getpid() != server_owner)
+		return;
+	if (b_pid > 0) {
+		kill(b_pid, SIGKILL);
+		waitpid(b_pid, NULL, 0);
+	}
+	if (srv.pid > 0)
+		tserver_stop(&srv);
 }
 
 static double now(void)
@@ -358,7 +374,6 @@ static void row(const char *name, const char *unit, double ours, double floor,
 int main(int argc, char **argv)
 {
 	const char *const args[] = { "--memfd", "-l", "16M", "-n", "2", NULL };
-	struct tserver srv = { 0 };
 	static uint8_t buf[BIG];
 	struct ivshmem_channel_stats st;
 	struct ivshmem_channel *ch;
@@ -379,6 +394,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
 		return 2;
 	}
+	server_owner = getpid();
+	atexit(cleanup);
 	if (tserver_start(&srv, args) < 0)
 		die("starting ivshmem-server", EIO);
 	efd_a = eventfd(0, EFD_CLOEXEC);
@@ -405,6 +422,7 @@ int main(int argc, char **argv)
 		die("fork", errno);
 	if (pid == 0)
 		b_main(srv.sock, efd_a, efd_b, sp[1]);
+	b_pid = pid;
 	pin(0);
 	ch = attach(p, 0);
 	sync_send(to_b[1], 0);
@@ -562,6 +580,7 @@ int main(int argc, char **argv)
 	start(PH_END, 0);
 	b_sleeps = sync_recv(to_a[0]);
 	waitpid(pid, &status, 0);
+	b_pid = -1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		failures++;
 
@@ -591,5 +610,6 @@ int main(int argc, char **argv)
 	ivshmem_peer_free(p);
 	if (tserver_stop(&srv) != 0)
 		failures++;
+	srv.pid = -1;
 	return failures ? 1 : 0;
 }
