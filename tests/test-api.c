@@ -293,8 +293,29 @@ static int call_row(unsigned i, struct fixture *f, struct row *row)
 	struct ivshmem_peer *pp = (struct ivshmem_peer *)f;
 	const int id = f->ready_id;
 	void *addr = f;
-	uint64_t size = 7;
+	uint64_t size = 7, size64 = 7;
 	int ids[2], fd = -2, r = 1;
+	/* For the channel rows: a region with no layout, specs. */
+	static uint64_t region[64];
+	static const struct ivshmem_channel_spec spec = { .name = "c" };
+	static const struct ivshmem_channel_spec bad_ring = {
+		.name = "c", .ring_size = { 1000, 1000 },
+	};
+	static const struct ivshmem_channel_spec bad_name = { .name = "a b" };
+	static const struct ivshmem_channel_spec long_name = {
+		.name = "a_name_of_thirty_two_characters_",
+	};
+	static const struct ivshmem_channel_spec twice[2] = {
+		{ .name = "c" }, { .name = "c" },
+	};
+	static const struct ivshmem_channel_config chan_cfg = {
+		.offset = 0, .name = "c", .vector = 0,
+	};
+	struct ivshmem_channel *ch = (struct ivshmem_channel *)f;
+	struct ivshmem_channel_info info_ch;
+	struct ivshmem_channel_stats cstats;
+	const void *caddr = f;
+	size_t len = 7;
 
 	*row = (struct row){ NULL, 0, false };
 	switch (i) {
@@ -422,6 +443,47 @@ static int call_row(unsigned i, struct fixture *f, struct row *row)
 	ROW(89, -ENODATA, false, ivshmem_peer_get_vector_fd(ip, 0));
 	ROW(90, -ERANGE, false, ivshmem_peer_get_vector_fd(rp, VECTORS));
 	ROW(91, -ERANGE, false, ivshmem_peer_get_vector_fd(rp, UINT_MAX));
+	/* Layouts: checked before anything is written. */
+	ROW(92, -EINVAL, false, ivshmem_layout_size(NULL, 1, 0, &size64));
+	ROW(93, -EINVAL, false, ivshmem_layout_size(&spec, 1, 0, NULL));
+	ROW(94, -EINVAL, false, ivshmem_layout_size(&spec, 0, 0, &size64));
+	ROW(95, -EINVAL, false, ivshmem_layout_size(&spec, 65, 0, &size64));
+	ROW(96, -EINVAL, false, ivshmem_layout_size(&spec, 1, 48, &size64));
+	ROW(97, -EINVAL, false, ivshmem_layout_size(&bad_ring, 1, 0, &size64));
+	ROW(98, -EINVAL, false, ivshmem_layout_size(&bad_name, 1, 0, &size64));
+	ROW(99, -ENAMETOOLONG, false, ivshmem_layout_size(&long_name, 1, 0,
+							  &size64));
+	ROW(100, -EEXIST, false, ivshmem_layout_size(twice, 2, 0, &size64));
+	ROW(101, -EINVAL, false, ivshmem_layout_write(NULL, 4096, 0, &spec, 1,
+						      0));
+	ROW(102, -EINVAL, false, ivshmem_layout_write(region, sizeof(region),
+						      8, &spec, 1, 0));
+	ROW(103, -ENOSPC, false, ivshmem_layout_write(region, sizeof(region),
+						      0, &spec, 1, 0));
+	ROW(104, -EINVAL, false, ivshmem_layout_get_channel(NULL, 4096, 0, 0,
+							    &info_ch));
+	ROW(105, -EINVAL, false, ivshmem_layout_get_channel(region,
+					sizeof(region), 0, 0, NULL));
+	ROW(106, -EBADMSG, false, ivshmem_layout_get_channel(region,
+					sizeof(region), 0, 0, &info_ch));
+	/* Channels: the attach and a NULL channel everywhere. */
+	ROW(107, -EINVAL, false, ivshmem_channel_attach(NULL, &chan_cfg, &ch));
+	ROW(108, -EINVAL, false, ivshmem_channel_attach(rp, NULL, &ch));
+	ROW(109, -EINVAL, false, ivshmem_channel_attach(rp, &chan_cfg, NULL));
+	ROW(110, -ENOTCONN, false, ivshmem_channel_attach(ip, &chan_cfg, &ch));
+	ROW(111, -EBADMSG, false, ivshmem_channel_attach(rp, &chan_cfg, &ch));
+	ROW(112, -EINVAL, false, ivshmem_channel_send(NULL, "", 0));
+	ROW(113, -EINVAL, false, ivshmem_channel_reserve(NULL, 0, &addr));
+	ROW(114, -EINVAL, false, ivshmem_channel_commit(NULL, 0, 0));
+	ROW(115, -EINVAL, false, ivshmem_channel_flush(NULL));
+	ROW(116, -EINVAL, false, (int)ivshmem_channel_recv(NULL, NULL, 0));
+	ROW(117, -EINVAL, false, ivshmem_channel_peek(NULL, &caddr, &len));
+	ROW(118, -EINVAL, false, ivshmem_channel_release(NULL));
+	ROW(119, -EINVAL, false, ivshmem_channel_get_fd(NULL));
+	ROW(120, -EINVAL, false, ivshmem_channel_dispatch(NULL));
+	ROW(121, -EINVAL, false, ivshmem_channel_wait(NULL,
+					IVSHMEM_CHANNEL_READABLE, 0));
+	ROW(122, -EINVAL, false, ivshmem_channel_get_stats(NULL, &cstats));
 	default:
 		return 0;
 	}
@@ -431,9 +493,14 @@ static int call_row(unsigned i, struct fixture *f, struct row *row)
 	ck_assert_ptr_eq(pp, (struct ivshmem_peer *)f);
 	ck_assert_ptr_eq(addr, f);
 	ck_assert_uint_eq(size, 7);
+	ck_assert_uint_eq(size64, 7);
+	ck_assert_ptr_eq(ch, (struct ivshmem_channel *)f);
+	ck_assert_ptr_eq(caddr, f);
+	ck_assert_uint_eq(len, 7);
+	ck_assert(region[0] == 0 && region[63] == 0);
 	return r;
 }
-#define NROWS 92
+#define NROWS 123
 
 START_TEST(bad_argument)
 {
