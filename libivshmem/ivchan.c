@@ -772,16 +772,22 @@ int ivchan_recv(struct ivchan *ch, void *buf, uint32_t cap, uint32_t *len)
 	return ivchan_release(ch);
 }
 
-int ivchan_sleep_rx(struct ivchan *ch)
+/* An error, 1 when a message is known to wait, 0 to look. */
+static int rx_known(const struct ivchan *ch)
 {
-	int r;
-
 	if (!ch)
 		return IVCHAN_EINVAL;
 	if (ch->error)
 		return ch->error;
-	if (ch->rx_tail != ch->rx_head)
-		return 1;
+	return ch->rx_tail != ch->rx_head;
+}
+
+int ivchan_sleep_rx(struct ivchan *ch)
+{
+	int r = rx_known(ch);
+
+	if (r)
+		return r;
 	/* Event index, full barrier, look again (ivshmem-channel(7)). A
 	 * sleep is counted when the doorbell is asked for, whatever the
 	 * second look finds: each one allows the other end one ring. */
@@ -797,14 +803,10 @@ int ivchan_sleep_rx(struct ivchan *ch)
 
 int ivchan_poll_rx(struct ivchan *ch)
 {
-	int r;
+	int r = rx_known(ch);
 
-	if (!ch)
-		return IVCHAN_EINVAL;
-	if (ch->error)
-		return ch->error;
-	if (ch->rx_tail != ch->rx_head)
-		return 1;
+	if (r)
+		return r;
 	r = rx_reload(ch);
 	return r ? r : ch->rx_tail != ch->rx_head;
 }

@@ -180,6 +180,19 @@ static size_t sleep_recv(struct ivshmem_channel *ch, void *buf, size_t cap)
 	return (size_t)n;
 }
 
+/* Receive, waiting with ivshmem_channel_wait() (a short spin, then the
+ * doorbell) while the ring is empty; the length. */
+static size_t wait_recv(struct ivshmem_channel *ch, void *buf, size_t cap)
+{
+	ssize_t n;
+
+	while ((n = ivshmem_channel_recv(ch, buf, cap)) == -EAGAIN)
+		ivshmem_channel_wait(ch, IVSHMEM_CHANNEL_READABLE, 5000);
+	if (n < 0)
+		die("recv", (int)-n);
+	return (size_t)n;
+}
+
 static void send_wait(struct ivshmem_channel *ch, const void *buf, size_t len)
 {
 	int r;
@@ -273,12 +286,8 @@ static void b_main(const char *sock, int efd_a, int efd_b, int sp)
 		}
 		case PH_STREAM:
 			for (uint64_t i = 0; i < n; i++) {
-				ssize_t k;
+				size_t k = wait_recv(ch, buf, sizeof(buf));
 
-				while ((k = ivshmem_channel_recv(ch, buf,
-						sizeof(buf))) == -EAGAIN)
-					ivshmem_channel_wait(ch,
-						IVSHMEM_CHANNEL_READABLE, 5000);
 				if (k != 64 || memcmp(buf, &i, 8))
 					die("the stream", EBADMSG);
 			}
@@ -299,12 +308,8 @@ static void b_main(const char *sock, int efd_a, int efd_b, int sp)
 			break;
 		case PH_COPY:
 			for (uint64_t i = 0; i < n; i++) {
-				ssize_t k;
+				size_t k = wait_recv(ch, buf, sizeof(buf));
 
-				while ((k = ivshmem_channel_recv(ch, buf,
-						sizeof(buf))) == -EAGAIN)
-					ivshmem_channel_wait(ch,
-						IVSHMEM_CHANNEL_READABLE, 5000);
 				if (k != BIG || buf[100] != (uint8_t)i)
 					die("64 KiB copy", EBADMSG);
 			}
