@@ -306,42 +306,27 @@ int ivshmem_channel_attach(struct ivshmem_peer *peer,
 	ch->peer = peer;
 	ch->vector = config->vector;
 	ch->gen = peer_generation(peer);
+	ch->epfd = -1;
 	ch->fd = fcntl(vfd, F_DUPFD_CLOEXEC, 0);
-	if (ch->fd < 0) {
-		r = -errno;
-		free(ch);
-		return r;
-	}
+	if (ch->fd < 0)
+		goto fail_errno;
 	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ch->epfd < 0 ||
 	    epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->fd,
 		      &(struct epoll_event){ .events = EPOLLIN }) < 0 ||
 	    epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ivshmem_peer_get_fd(peer),
-		      &(struct epoll_event){ .events = EPOLLIN }) < 0) {
-		r = -errno;
-		if (ch->epfd >= 0)
-			close(ch->epfd);
-		close(ch->fd);
-		free(ch);
-		return r;
-	}
+		      &(struct epoll_event){ .events = EPOLLIN }) < 0)
+		goto fail_errno;
 	r = peer_claim_vector(peer, config->vector, true);
-	if (r) {
-		close(ch->epfd);
-		close(ch->fd);
-		free(ch);
-		return r;
-	}
+	if (r)
+		goto fail;
 	r = ivchan_attach(&ch->core, base, &lay, &info, config->end,
 			  (uint32_t)id, config->vector,
 			  config->flags & IVSHMEM_CHANNEL_RESET ?
 			  IVCHAN_ATTACH_RESET : 0, &lost);
 	if (r) {
 		peer_claim_vector(peer, config->vector, false);
-		close(ch->epfd);
-		close(ch->fd);
-		free(ch);
-		return r;
+		goto fail;
 	}
 	ch->discarded = lost;
 	ivchan_get_end(&ch->core, 1, &e);
@@ -351,9 +336,27 @@ int ivshmem_channel_attach(struct ivshmem_peer *peer,
 		ring_other(ch);
 	*out = ch;
 	return 0;
+
+fail_errno:
+	r = -errno;
+fail:
+	if (ch->epfd >= 0)
+		close(ch->epfd);
+	if (ch->fd >= 0)
+		close(ch->fd);
+	free(ch);
+	return r;
 }
 
-static int rang(struct ivshmem_channel *ch, int r);
+/* 1 from the core: the other end asked for a doorbell. */
+static int rang(struct ivshmem_channel *ch, int r)
+{
+	if (r > 0) {
+		ring_other(ch);
+		return 0;
+	}
+	return r;
+}
 
 void ivshmem_channel_detach(struct ivshmem_channel *ch)
 {
@@ -365,16 +368,6 @@ void ivshmem_channel_detach(struct ivshmem_channel *ch)
 	close(ch->epfd);
 	close(ch->fd);
 	free(ch);
-}
-
-/* 1 from the core: the other end asked for a doorbell. */
-static int rang(struct ivshmem_channel *ch, int r)
-{
-	if (r > 0) {
-		ring_other(ch);
-		return 0;
-	}
-	return r;
 }
 
 int ivshmem_channel_reserve(struct ivshmem_channel *ch, size_t len, void **buf)
@@ -453,14 +446,12 @@ ssize_t ivshmem_channel_recv(struct ivshmem_channel *ch, void *buf,
 			     size_t cap)
 {
 	const void *src;
-	uint32_t n;
+	size_t n;
 	int r;
 
 	if (!ch || (!buf && cap))
 		return -EINVAL;
-	r = ivchan_peek(&ch->core, &src, &n);
-	if (r == -EAGAIN)
-		rang(ch, ivchan_flush_rx(&ch->core));
+	r = ivshmem_channel_peek(ch, &src, &n);
 	if (r)
 		return r;
 	if (n > cap) {
@@ -524,7 +515,7 @@ int ivshmem_channel_dispatch(struct ivshmem_channel *ch)
 	 * peer's callbacks run here). */
 	if (woken_by_server || ch->ring_pending)
 		ivshmem_peer_dispatch(ch->peer);
-	if (!ch->error && peer_generation(ch->peer) != ch->gen)
+	if (peer_generation(ch->peer) != ch->gen)
 		return ch->error = -ENOTCONN;
 	ev = look_at_other(ch);
 	if (ch->ring_pending)
@@ -606,10 +597,7 @@ static int spin(struct ivshmem_channel *ch, unsigned events)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_ns() / 1000000;
 }
 
 int ivshmem_channel_wait(struct ivshmem_channel *ch, unsigned events,

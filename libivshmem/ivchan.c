@@ -372,6 +372,35 @@ static int indices_ok(uint32_t head, uint32_t tail, uint32_t size)
 }
 
 /*
+ * Check the record at @p tail of a ring of @p size bytes whose head is
+ * @p head: *len is its length word (IVCHAN_PAD for a padding record, when
+ * @p pad_ok), *rec its bytes. IVCHAN_OK, or the check it breaks: a pad
+ * runs to the ring's end, is never at its start and never last; a message
+ * is at most max_msg and lies within the ring and before the head.
+ */
+static enum ivchan_broken_reason record_at(const volatile uint8_t *data,
+					   uint32_t size, uint32_t max_msg,
+					   uint32_t tail, uint32_t head,
+					   int pad_ok, uint32_t *len,
+					   uint32_t *rec)
+{
+	uint32_t avail = head - tail, pos = tail & (size - 1u);
+	uint32_t n = ld(word_at(data, pos));
+
+	*len = n;
+	if (n == IVCHAN_PAD && pad_ok) {
+		*rec = size - pos;
+		return !pos || *rec >= avail ? IVCHAN_BROKEN_PAD : IVCHAN_OK;
+	}
+	if (n > max_msg)
+		return IVCHAN_BROKEN_LENGTH;
+	*rec = record_size(n);
+	if (*rec > size - pos || *rec > avail)
+		return IVCHAN_BROKEN_LENGTH;
+	return IVCHAN_OK;
+}
+
+/*
  * Walk the records in [tail, head) of a ring of @p size bytes, checking
  * each, and count the messages. -1 if one breaks the format.
  */
@@ -381,21 +410,12 @@ static int32_t count_records(const volatile uint8_t *data, uint32_t size,
 	int32_t n = 0;
 
 	while (tail != head) {
-		uint32_t avail = head - tail, pos = tail & (size - 1u);
-		uint32_t len = ld(word_at(data, pos)), rec;
+		uint32_t len, rec;
 
-		if (len == IVCHAN_PAD) {
-			rec = size - pos;
-			if (!pos || rec >= avail)
-				return -1;
-		} else {
-			if (len > max_msg)
-				return -1;
-			rec = record_size(len);
-			if (rec > size - pos || rec > avail)
-				return -1;
+		if (record_at(data, size, max_msg, tail, head, 1, &len, &rec))
+			return -1;
+		if (len != IVCHAN_PAD)
 			n++;
-		}
 		tail += rec;
 	}
 	return n;
@@ -668,7 +688,8 @@ static int rx_reload(struct ivchan *ch)
 
 int ivchan_peek(struct ivchan *ch, const void **buf, uint32_t *len)
 {
-	uint32_t pos, n, rec, avail;
+	enum ivchan_broken_reason why;
+	uint32_t n, rec;
 	int r;
 
 	if (!ch || !buf || !len)
@@ -684,27 +705,21 @@ int ivchan_peek(struct ivchan *ch, const void **buf, uint32_t *len)
 		if (ch->rx_tail == ch->rx_head)
 			return IVCHAN_EAGAIN;
 	}
-	avail = ch->rx_head - ch->rx_tail;
-	pos = ch->rx_tail & (ch->rx_size - 1u);
-	n = ld(word_at(ch->rx_data, pos));
-	if (n == IVCHAN_PAD) {
-		/* A pad runs to the ring's end and is never last. */
-		rec = ch->rx_size - pos;
-		if (!pos || rec >= avail)
-			return broken(ch, IVCHAN_BROKEN_PAD);
+	why = record_at(ch->rx_data, ch->rx_size, ch->max_msg, ch->rx_tail,
+			ch->rx_head, 1, &n, &rec);
+	if (!why && n == IVCHAN_PAD) {
+		/* Skipped here; given back with the message after it. */
 		ch->rx_tail += rec;
-		avail -= rec;
-		pos = 0;
-		n = ld(word_at(ch->rx_data, 0));
+		why = record_at(ch->rx_data, ch->rx_size, ch->max_msg,
+				ch->rx_tail, ch->rx_head, 0, &n, &rec);
 	}
-	if (n > ch->max_msg)
-		return broken(ch, IVCHAN_BROKEN_LENGTH);
-	rec = record_size(n);
-	if (rec > ch->rx_size - pos || rec > avail)
-		return broken(ch, IVCHAN_BROKEN_LENGTH);
+	if (why)
+		return broken(ch, why);
 	ch->rx_open = rec;
 	ch->rx_len = n;
-	*buf = (const void *)(ch->rx_data + pos + IVCHAN_RECORD_HEADER);
+	*buf = (const void *)(ch->rx_data +
+			      (ch->rx_tail & (ch->rx_size - 1u)) +
+			      IVCHAN_RECORD_HEADER);
 	*len = n;
 	return 0;
 }
