@@ -720,6 +720,23 @@ START_TEST(ctl_channel_talks)
 	CTL(&p, s, "recv", "--json", "--count", "1", "echo");
 	EXPECT(&p, "{\"event\":\"message\",\"length\":9,\"data\":\"last line\"}");
 	ctl_done(&p, 0, "");
+	/* Bytes that are not text, a NUL among them, come out as hex,
+	 * every one of them. */
+	{
+		const struct ivshmem_channel_config cfg = {
+			.offset = 0, .name = "echo", .end = 0, .vector = 0,
+		};
+		struct ivshmem_peer *peer = join(s);
+		struct ivshmem_channel *ch;
+
+		ck_assert_int_eq(ivshmem_channel_attach(peer, &cfg, &ch), 0);
+		ck_assert_int_eq(ivshmem_channel_send(ch, "a\0b\xff", 4), 0);
+		ivshmem_channel_detach(ch);
+		ivshmem_peer_free(peer);
+	}
+	CTL(&p, s, "recv", "--json", "--count", "1", "echo");
+	EXPECT(&p, "{\"event\":\"message\",\"length\":4,\"hex\":\"610062ff\"}");
+	ctl_done(&p, 0, "");
 	tserver_stop_ok(s);
 }
 END_TEST

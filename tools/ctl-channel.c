@@ -459,7 +459,7 @@ static int attach(const struct chan_opts *c, struct ivshmem_peer *p,
 static int wait_for(const struct chan_opts *c, struct ivshmem_channel *ch,
 		    unsigned events)
 {
-	int ms = c->timeout > 0 ? (int)(c->timeout * 1000) : -1;
+	int ms = c->timeout > 0 ? ctl_ms_left(ctl_now() + c->timeout) : -1;
 	int r = ivshmem_channel_wait(ch, events, ms);
 
 	if (r > 0)
@@ -576,27 +576,28 @@ static int run_recv(const struct chan_opts *c)
 			break;
 		}
 		if (c->o.json) {
-			/* A copy, read once (the other end could change the
-			 * bytes in place): text as "data", else "hex". */
-			char *copy = g_strndup(buf, len);
-			GString *s = g_string_new(NULL);
+			/* One copy, read once (the other end could change
+			 * the bytes in place): text as "data", else "hex". */
+			char *copy = g_malloc(len + 1);
+			struct ctl_out o;
 
-			g_string_printf(s, "{\"event\":\"message\",\"length\":%zu,",
-					len);
+			memcpy(copy, buf, len);
+			copy[len] = '\0';
+			ctl_out_init(&o, true);
+			ctl_out_begin(&o, "message");
+			ctl_out_u64(&o, "length", len);
 			if (strlen(copy) == len &&
 			    g_utf8_validate(copy, (gssize)len, NULL)) {
-				g_string_append(s, "\"data\":");
-				ctl_json_string(s, copy);
+				ctl_out_str(&o, "data", copy);
 			} else {
-				g_string_append(s, "\"hex\":\"");
-				for (size_t i = 0; i < len; i++)
-					g_string_append_printf(s, "%02x",
-						(uint8_t)copy[i]);
-				g_string_append_c(s, '"');
+				char *hex = ctl_hex(copy, len);
+
+				ctl_out_token(&o, "hex", hex);
+				g_free(hex);
 			}
-			g_string_append(s, "}\n");
-			fputs(s->str, stdout);
-			g_string_free(s, TRUE);
+			if (ctl_out_end(&o) < 0)
+				status = CTL_EXIT_FAILURE;
+			ctl_out_clear(&o);
 			g_free(copy);
 		} else {
 			fwrite(buf, 1, len, stdout);

@@ -658,7 +658,7 @@ static void cmd_read(struct ctl_peer *cp, char *args)
 	char *off_s = next_word(&args), *len_s = next_word(&args), *shown;
 	uint64_t off, len, size;
 	const unsigned char *src;
-	GString *hex;
+	char *hex;
 	void *shm;
 
 	if (!off_s || !len_s || !at_end(args)) {
@@ -685,14 +685,12 @@ static void cmd_read(struct ctl_peer *cp, char *args)
 	if (!check_range(cp, "a read", off, len, size))
 		return;
 	src = (const unsigned char *)shm + off;
-	hex = g_string_sized_new(2 * len + 1);
-	for (uint64_t i = 0; i < len; i++)
-		g_string_append_printf(hex, "%02x", src[i]);
+	hex = ctl_hex(src, len);
 	ctl_out_begin(&cp->out, "data");
 	ctl_out_u64(&cp->out, "offset", off);
-	ctl_out_token(&cp->out, "hex", hex->str);
+	ctl_out_token(&cp->out, "hex", hex);
 	emit(cp);
-	g_string_free(hex, TRUE);
+	g_free(hex);
 }
 
 static void command(struct ctl_peer *cp, char *line)

@@ -263,6 +263,16 @@ GByteArray *ctl_parse_hex(const char *s)
 	return b;
 }
 
+char *ctl_hex(const void *data, size_t n)
+{
+	const unsigned char *b = data;
+	GString *hex = g_string_sized_new(2 * n + 1);
+
+	for (size_t i = 0; i < n; i++)
+		g_string_append_printf(hex, "%02x", b[i]);
+	return g_string_free(hex, FALSE);
+}
+
 char *ctl_shorten(const char *s)
 {
 	const size_t max = 40;

@@ -102,6 +102,8 @@ GByteArray *ctl_parse_hex(const char *s);
 /* s itself when short, else its first bytes and "..." (for quoting user
  * input in a message). Returns a new string. */
 char *ctl_shorten(const char *s);
+/* Lower-case hex digits of n bytes (g_free the result). */
+char *ctl_hex(const void *data, size_t n);
 
 /* Seconds on the monotonic clock. */
 double ctl_now(void);
