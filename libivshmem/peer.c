@@ -396,6 +396,17 @@ static unsigned block_target(const struct ivshmem_peer *p,
 	return p->cfg_vectors;
 }
 
+/* Watch own vector v's eventfd, tagged with its number. */
+static int own_watch(struct ivshmem_peer *p, int fd, unsigned v)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN,
+		.data.u64 = v,
+	};
+
+	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
 static int take_vector(struct ivshmem_peer *p, int id, int fd)
 {
 	struct rpeer *e;
@@ -428,17 +439,12 @@ static int take_vector(struct ivshmem_peer *p, int id, int fd)
 		return 0;
 	}
 	if (id == p->id) {
-		struct epoll_event ev = {
-			.events = EPOLLIN,
-			.data.u64 = e->nvec,
-		};
 		/* Only this peer reads its own eventfds (or the channel that
 		 * claimed one). */
 		int err = set_nonblock(fd);
 
-		if (!err && !(p->claimed & (1ull << e->nvec)) &&
-		    epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-			err = -errno;
+		if (!err && !(p->claimed & (1ull << e->nvec)))
+			err = own_watch(p, fd, e->nvec);
 		if (err) {
 			close(fd);
 			return err;
@@ -987,16 +993,15 @@ int peer_claim_vector(struct ivshmem_peer *p, unsigned vector, bool claim)
 	else
 		p->claimed &= ~bit;
 	if (own && vector < own->nvec) {
-		struct epoll_event ev = {
-			.events = EPOLLIN,
-			.data.u64 = vector,
-		};
+		int err;
 
-		if (claim)
+		if (claim) {
 			epoll_ctl(p->epfd, EPOLL_CTL_DEL, own->fd[vector], NULL);
-		else if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, own->fd[vector],
-				   &ev) < 0 && errno != EEXIST)
-			return -errno;
+			return 0;
+		}
+		err = own_watch(p, own->fd[vector], vector);
+		if (err && err != -EEXIST)
+			return err;
 	}
 	return 0;
 }
