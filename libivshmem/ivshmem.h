@@ -611,6 +611,142 @@ IVSHMEM_EXPORT int ivshmem_peer_get_vector_fd(const struct ivshmem_peer *peer,
 					      unsigned vector);
 
 /* ------------------------------------------------------------------ */
+/* Inside a guest: an ivshmem PCI device as a peer                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * In a Linux guest, QEMU's ivshmem-doorbell device (PCI 1af4:1110) is the
+ * guest's connection to the server: BAR0 holds its registers (IVPOSITION,
+ * DOORBELL, INTRMASK, INTRSTATUS), BAR1 its MSI-X table, BAR2 the shared
+ * memory. ivshmem_peer_open_pci() makes a peer of it, so the peer API
+ * above and the channels below work on it unchanged: the own ID is
+ * IVPOSITION, ring writes DOORBELL, own doorbells arrive on the own
+ * vector fds and through ivshmem_peer_dispatch(). What differs (GUEST in
+ * libivshmem(3)): the device tells nothing of other peers, so there are
+ * no joined or left callbacks, ivshmem_peer_get_peers() is empty, and
+ * ring reaches any ID the server may have.
+ *
+ * Doorbells come as MSI-X interrupts through VFIO (the device bound to
+ * vfio-pci, an IOMMU in the guest), or, where VFIO is not set up and no
+ * driver holds the device, the sysfs resource files are used and the
+ * doorbells are polled (IVSHMEM_PCI_MODE_POLL, every
+ * ivshmem_pci_info.poll_us microseconds). ivshmem-plain has no
+ * doorbells: shared memory only.
+ */
+
+/** PCI IDs of QEMU's ivshmem devices (doorbell and plain alike). */
+#define IVSHMEM_PCI_VENDOR 0x1af4
+#define IVSHMEM_PCI_DEVICE 0x1110
+
+/** Flags of ivshmem_peer_open_pci(). */
+enum ivshmem_pci_flags {
+	/** Through VFIO or not at all. */
+	IVSHMEM_PCI_VFIO = 1 << 0,
+	/** Through the sysfs resource files, never VFIO. */
+	IVSHMEM_PCI_SYSFS = 1 << 1,
+};
+
+/** How an opened device is reached. */
+enum ivshmem_pci_mode {
+	/** VFIO: doorbells are MSI-X interrupts on the own vector fds. */
+	IVSHMEM_PCI_MODE_VFIO = 1,
+	/** sysfs: doorbells are polled (see ivshmem_pci_info.poll_us). */
+	IVSHMEM_PCI_MODE_POLL = 2,
+	/** ivshmem-plain: shared memory only, no ID, no doorbells. */
+	IVSHMEM_PCI_MODE_PLAIN = 3,
+};
+
+/** An ivshmem device as ivshmem_pci_list() finds it. */
+struct ivshmem_pci_device {
+	/** Domain:bus:device.function, e.g. "0000:00:03.0". */
+	char address[16];
+	/** 1: doorbell registers and an ID (ivshmem-doorbell); 0: plain. */
+	int doorbell;
+	/** MSI-X vectors, 0 without MSI-X. */
+	unsigned vectors;
+	/** BAR2, the shared memory, in bytes. */
+	uint64_t shm_size;
+	/** The driver bound to it, "" when none. */
+	char driver[32];
+	/** Its IOMMU group, -1 without an IOMMU. */
+	int iommu_group;
+};
+
+/** What an opened device is. */
+struct ivshmem_pci_info {
+	char address[16];
+	/** enum ivshmem_pci_mode */
+	int mode;
+	/** Own vectors (the own vector fds). */
+	unsigned vectors;
+	/** Between two looks for doorbells in IVSHMEM_PCI_MODE_POLL, else 0. */
+	unsigned poll_us;
+	/** In IVSHMEM_PCI_MODE_POLL: why VFIO was not used. */
+	char why[200];
+};
+
+/**
+ * The ivshmem devices present, in address order, into @p out (up to
+ * @p max).
+ * @retval >=0 how many there are (may exceed @p max)
+ * @retval -EINVAL NULL out with max > 0
+ * @retval other negative errno from reading /sys/bus/pci/devices
+ */
+IVSHMEM_EXPORT int ivshmem_pci_list(struct ivshmem_pci_device *out,
+				    unsigned max);
+
+/**
+ * Make @p peer the ivshmem PCI device at @p address ("0000:00:03.0", or
+ * "00:03.0" for domain 0; NULL: the first one). On success the peer is
+ * IVSHMEM_PEER_READY at once (no ready callback). ivshmem_peer_disconnect()
+ * or ivshmem_peer_free() gives the device back as it was found.
+ * The peer's configured vectors, if not 0, limit the own vectors; its
+ * shm_size, if not 0, must be BAR2's size.
+ *
+ * On failure, @p why (if not NULL) receives one sentence naming what to
+ * do, e.g. "0000:00:03.0 is bound to uio_pci_generic, not vfio-pci: ...".
+ * @retval 0 success
+ * @retval -EINVAL NULL peer, unknown or contradicting flags, a malformed
+ *         address
+ * @retval -EISCONN the peer is connected or open already
+ * @retval -ENODEV no such ivshmem device
+ * @retval -ENOENT VFIO is not loaded (with IVSHMEM_PCI_VFIO)
+ * @retval -ENXIO the device has no IOMMU group (with IVSHMEM_PCI_VFIO)
+ * @retval -EBUSY the device is bound to another driver, or its IOMMU
+ *         group is held by another process or not wholly vfio-pci's
+ * @retval -EACCES no permission on /dev/vfio or the sysfs files
+ * @retval -EPERM the IOMMU refused VFIO (no interrupt remapping)
+ * @retval -EFBIG BAR2 is not of the configured shm_size
+ * @retval other negative errno of the system calls
+ */
+IVSHMEM_EXPORT int ivshmem_peer_open_pci(struct ivshmem_peer *peer,
+					 const char *address, unsigned flags,
+					 char *why, size_t why_len);
+
+/**
+ * Bind the ivshmem device at @p address to vfio-pci (root; the vfio-pci
+ * module loaded), unbinding it from a driver that holds it. Already bound
+ * to vfio-pci: nothing to do. @p why as for ivshmem_peer_open_pci().
+ * @retval 0 success
+ * @retval -EINVAL a malformed address
+ * @retval -ENODEV no such ivshmem device
+ * @retval -ENOENT vfio-pci is not loaded
+ * @retval -ENXIO vfio-pci refused it (no IOMMU group)
+ * @retval other negative errno of writing sysfs (-EACCES: not root)
+ */
+IVSHMEM_EXPORT int ivshmem_pci_bind(const char *address, char *why,
+				    size_t why_len);
+
+/**
+ * What the device @p peer opened is.
+ * @retval 0 success
+ * @retval -EINVAL NULL peer or info
+ * @retval -ENODEV the peer is not an opened PCI device
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_pci(const struct ivshmem_peer *peer,
+					struct ivshmem_pci_info *info);
+
+/* ------------------------------------------------------------------ */
 /* Channels                                                            */
 /* ------------------------------------------------------------------ */
 

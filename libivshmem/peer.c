@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ivshmem.h"
+#include "pci-private.h"
 #include "peer-private.h"
 #include "wire-private.h"
 
@@ -90,6 +91,8 @@ struct ivshmem_peer {
 	void *shm;              /* mapping, kept across disconnects */
 	uint64_t shm_size;
 
+	struct pci_dev *pci;     /* inside a guest: the PCI device, or NULL */
+
 	struct rpeer **pages[NPAGES];
 	unsigned nothers;       /* other peers in the table */
 	int pending;            /* ID whose vector block is open, or -1 */
@@ -131,6 +134,9 @@ static void timer_arm(struct ivshmem_peer *p, int ms)
 		.it_value.tv_sec = ms / 1000,
 		.it_value.tv_nsec = (long)(ms % 1000) * 1000000,
 	};
+
+	if (p->pci && ms == 0 && pci_dev_poll_us(p->pci))
+		return;         /* the timer polls the device */
 
 	timerfd_settime(p->timer, 0, &its, NULL);
 }
@@ -285,8 +291,14 @@ static int shm_take(struct ivshmem_peer *p, int fd)
  * close everything received on it: the peer table and the shm fd. When
  * the server just went away, keep them, as QEMU's device does.
  */
+static void pci_close(struct ivshmem_peer *p);
+
 static void conn_close(struct ivshmem_peer *p, bool violation)
 {
+	if (p->pci) {
+		pci_close(p);
+		return;
+	}
 	if (p->sock >= 0) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->sock, NULL);
 		close_fd(&p->sock);
@@ -557,8 +569,17 @@ static void stream_paused(struct ivshmem_peer *p, bool ended)
 static void timer_fired(struct ivshmem_peer *p)
 {
 	uint64_t n;
+	bool fired = read(p->timer, &n, sizeof(n)) == sizeof(n);
 
-	if (read(p->timer, &n, sizeof(n)) == sizeof(n) && own_block_open(p))
+	if (p->pci) {
+		const struct rpeer *own = lookup(p, p->id);
+
+		/* A look is due whether or not the count was read. */
+		if (own)
+			pci_dev_poll(p->pci, own->fd, own->nvec);
+		return;
+	}
+	if (fired && own_block_open(p))
 		block_finish(p);
 }
 
@@ -695,7 +716,7 @@ static int conn_start(struct ivshmem_peer *p, int sock)
 
 static bool connected(const struct ivshmem_peer *p)
 {
-	return p->state == IVSHMEM_PEER_CONNECTING ||
+	return p->pci || p->state == IVSHMEM_PEER_CONNECTING ||
 	       p->state == IVSHMEM_PEER_READY;
 }
 
@@ -765,6 +786,124 @@ int ivshmem_peer_disconnect(struct ivshmem_peer *p)
 	conn_close(p, false);
 	p->state = IVSHMEM_PEER_DISCONNECTED;
 	p->last_error = -ENOTCONN;
+	return 0;
+}
+
+/* ---- inside a guest: a PCI device as the connection ------------------ */
+
+static void pci_close(struct ivshmem_peer *p)
+{
+	/* The device stops signalling the eventfds before they close, and
+	 * its mapping goes with it. */
+	pci_dev_close(p->pci);
+	p->pci = NULL;
+	p->shm = NULL;
+	p->shm_size = 0;
+	table_clear(p);
+	timer_arm(p, 0);
+	p->gen++;
+}
+
+int ivshmem_peer_open_pci(struct ivshmem_peer *p, const char *address,
+			  unsigned flags, char *why, size_t why_len)
+{
+	const unsigned known = IVSHMEM_PCI_VFIO | IVSHMEM_PCI_SYSFS;
+	int fds[IVSHMEM_MAX_VECTORS];
+	struct pci_dev *d;
+	struct rpeer *own;
+	unsigned nvec = 0, v, poll_us;
+	void *shm;
+	uint64_t size;
+	int r, id;
+
+	if (why && why_len)
+		why[0] = '\0';
+	if (!p || (flags & ~known) || (flags & known) == known)
+		return -EINVAL;
+	if (connected(p))
+		return -EISCONN;
+	r = pci_dev_open(address, flags, p->cfg_vectors, &d, fds, &nvec, why,
+			 why_len);
+	if (r)
+		return r;
+	pci_dev_shm(d, &shm, &size);
+	if (p->cfg_shm_size && size != p->cfg_shm_size) {
+		if (why && why_len)
+			snprintf(why, why_len, "the device's shared memory is %" PRIu64 " bytes, not the %" PRIu64 " configured",
+				 size, p->cfg_shm_size);
+		r = -EFBIG;
+		goto fail;
+	}
+	/* A fresh start, as conn_start. The mapping of an earlier server
+	 * connection gives way to the device's. */
+	table_clear(p);
+	close_fd(&p->shm_fd);
+	if (p->shm)
+		munmap(p->shm, p->shm_size);
+	p->shm = NULL;
+	p->shm_size = 0;
+	id = pci_dev_id(d);
+	if (nvec && id < 0) {
+		if (why && why_len)
+			snprintf(why, why_len, "the device has no peer ID (IVPOSITION): QEMU has not received one from the server");
+		r = -ENODATA;
+		goto fail;
+	}
+	p->id = id;
+	if (nvec) {
+		own = entry_add(p, id);
+		if (!own) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		/* The fds are the table's from here. */
+		memcpy(own->fd, fds, nvec * sizeof(fds[0]));
+		own->nvec = nvec;
+		nvec = 0;
+		for (v = 0; v < own->nvec; v++) {
+			if (!(p->claimed & (1ull << v)) &&
+			    (r = own_watch(p, own->fd[v], v)) < 0)
+				goto fail_table;
+		}
+		own->announced = true;
+	}
+	p->id = id;
+	p->pci = d;
+	p->shm = shm;
+	p->shm_size = size;
+	p->gen++;
+	p->last_error = 0;
+	p->state = IVSHMEM_PEER_READY;
+	poll_us = pci_dev_poll_us(d);
+	if (poll_us) {
+		struct itimerspec its = {
+			.it_value.tv_nsec = (long)poll_us * 1000,
+			.it_interval.tv_nsec = (long)poll_us * 1000,
+		};
+
+		timerfd_settime(p->timer, 0, &its, NULL);
+	}
+	return 0;
+fail_table:
+	table_clear(p);
+fail:
+	p->id = -1;
+	for (v = 0; v < nvec; v++)
+		close(fds[v]);
+	pci_dev_close(d);
+	if (why && why_len && !why[0])
+		snprintf(why, why_len, "cannot open the device: %s", strerror(-r));
+	return r;
+}
+
+int ivshmem_peer_get_pci(const struct ivshmem_peer *p,
+			 struct ivshmem_pci_info *info)
+{
+	if (!p || !info)
+		return -EINVAL;
+	if (!p->pci)
+		return -ENODEV;
+	pci_dev_info(p->pci, info);
 	return 0;
 }
 
@@ -942,6 +1081,8 @@ int ivshmem_peer_ring(struct ivshmem_peer *p, int id, unsigned vector)
 
 	if (!p)
 		return -EINVAL;
+	if (p->pci)
+		return pci_dev_ring(p->pci, id, vector);
 	e = lookup(p, id);
 	if (!e)
 		return -ENOENT;

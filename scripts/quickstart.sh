@@ -10,6 +10,11 @@
 #       AddressSanitizer and UndefinedBehaviorSanitizer, in build-san/)
 #   scripts/quickstart.sh bench
 #       build and run the benchmarks (tests/bench/)
+#   scripts/quickstart.sh demo
+#       a Linux VM and a Cortex-M firmware sharing memory: one
+#       ivshmem-server, a Linux guest under QEMU on ivshmem-doorbell, the
+#       Unicorn example's echo firmware on ivshmem-flat, a channel between
+#       them (the test "guest", case "firmware", shown as it runs)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,7 +22,7 @@ cd "$(dirname "$0")/.."
 packages=(gcc g++ meson ninja-build pkg-config libglib2.0-dev libev-dev libjson-glib-dev check
 	  libsystemd-dev systemd mandoc strace
 	  libunicorn-dev gcc-arm-none-eabi
-	  qemu-system-x86)
+	  qemu-system-x86 busybox-static)
 
 install_missing() {
 	local missing=()
@@ -92,8 +97,13 @@ bench)
 	build build
 	meson test -C build --benchmark --verbose
 	;;
+demo)
+	install_missing
+	build build
+	CK_RUN_CASE=firmware meson test -C build guest --verbose
+	;;
 *)
-	echo "usage: $0 server [OPTIONS...] | test [--sanitize] | bench" >&2
+	echo "usage: $0 server [OPTIONS...] | test [--sanitize] | bench | demo" >&2
 	exit 2
 	;;
 esac

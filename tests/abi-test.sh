@@ -154,10 +154,10 @@ if [ -n "$notprefixed" ]; then
 fi
 # One pattern: ivshmem_<object>_<verb> for the objects of the header, and
 # the two functions of the library itself.
-offpattern=$(grep -vE '^ivshmem_((shm|socket|server|peer|layout|channel)_[a-z_]+|version|strerror)$' \
+offpattern=$(grep -vE '^ivshmem_((shm|socket|server|peer|layout|channel|pci)_[a-z_]+|version|strerror)$' \
 	"$tmp/exported.names")
 if [ -n "$offpattern" ]; then
-	fail "exported names not of the form ivshmem_{shm,socket,server,peer,layout,channel}_<verb>:"
+	fail "exported names not of the form ivshmem_{shm,socket,server,peer,layout,channel,pci}_<verb>:"
 	echo "$offpattern" | sed 's/^/       /'
 else
 	ok "every exported name is ivshmem_<object>_<verb> (or version, strerror)"
