@@ -470,6 +470,147 @@ START_TEST(test_guest_channel)
 }
 END_TEST
 
+/* Run a shell command line in the guest: its output lines (without the
+ * "| ") joined by newlines, into *out (g_free it); its exit status. */
+static int guest_sh(struct guest *g, char **out, const char *fmt, ...)
+	G_GNUC_PRINTF(3, 4);
+
+static int guest_sh(struct guest *g, char **out, const char *fmt, ...)
+{
+	GString *acc = g_string_new(NULL);
+	const char *line;
+	va_list ap;
+	char *cmd;
+	int st = -1;
+
+	va_start(ap, fmt);
+	cmd = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	proc_send(&g->qemu, "sh %s", cmd);
+	while ((line = proc_next(&g->qemu, CMD_MS))) {
+		if (g_str_has_prefix(line, "| ")) {
+			g_string_append_printf(acc, "%s\n", line + 2);
+		} else if (sscanf(line, "ok %d", &st) == 1) {
+			break;
+		}
+	}
+	ck_assert_msg(line, "guest: '%s' did not finish", cmd);
+	g_free(cmd);
+	*out = g_string_free(acc, FALSE);
+	return st;
+}
+
+/* ivshmem-ctl inside the guest, on the devices instead of a server. */
+START_TEST(test_guest_ctl)
+{
+	struct tserver *s = START("-n", "2", NULL);
+	struct ivshmem_peer *host = host_peer(s);
+	int hid = ivshmem_peer_get_id(host), gid = -1;
+	const struct ivshmem_channel_spec spec = { .name = "c" };
+	uint8_t *mem;
+	uint64_t size;
+	struct guest g;
+	char *out, *want;
+
+	ck_assert_int_eq(ivshmem_peer_get_shm(host, (void **)&mem, &size), 0);
+	guest_start(&g, s, true);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl guest list"), 0);
+	ck_assert_msg(g_str_has_prefix(out, "ADDRESS       KIND      VECTORS  SHM               DRIVER      IOMMU-GROUP\n"
+				       "0000:00:03.0  doorbell        2  4194304 (4 MiB)   -           ") &&
+		      strstr(out, "\n0000:00:04.0  doorbell        2  4194304 (4 MiB)   -           ") &&
+		      strstr(out, "\n0000:00:05.0  plain           0  1048576 (1 MiB)   -           "),
+		      "guest list:\n%s", out);
+	g_free(out);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl guest bind 0000:00:03.0"), 0);
+	ck_assert_str_eq(out, "0000:00:03.0 is bound to vfio-pci\n");
+	g_free(out);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl guest bind 00:03"), 2);
+	ck_assert_msg(g_str_has_prefix(out, "ivshmem-ctl: \"00:03\" is not a PCI address"), "%s", out);
+	g_free(out);
+
+	/* info: through VFIO, and the other device polled, saying why. */
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl info --pci 0000:00:03.0"), 0);
+	ck_assert_msg(sscanf(out, "device       0000:00:03.0\nmode         vfio\nid           %d\n", &gid) == 1,
+		      "info:\n%s", out);
+	ck_assert_msg(strstr(out, "\nvectors      2\nshm-size     4194304 (4 MiB)\n"), "info:\n%s", out);
+	g_free(out);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl info --json --pci 0000:00:04.0"), 0);
+	ck_assert_msg(strstr(out, "ivshmem-ctl: 0000:00:04.0 through sysfs: its doorbells are polled every 1 ms, not interrupts (0000:00:04.0 is not bound to vfio-pci") &&
+		      strstr(out, "\"mode\":\"poll\"") && strstr(out, "\"poll_us\":1000"),
+		      "info:\n%s", out);
+	g_free(out);
+	/* What needs a server refuses, saying so. */
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl peers --pci auto"), 1);
+	ck_assert_str_eq(out, "ivshmem-ctl: peers: inside a guest (--pci) the other peers are not known (the device tells nothing of them): run ivshmem-ctl peers on the host, against the server\n");
+	g_free(out);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl kick --pci auto 0"), 1);
+	ck_assert_str_eq(out, "ivshmem-ctl: inside a guest (--pci) there is no control socket, and this command needs one\n");
+	g_free(out);
+
+	/* write and dump, against the host's view. */
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl write --pci 0000:00:03.0 --offset 4096 0xdeadbeef"), 0);
+	ck_assert_str_eq(out, "wrote 4 bytes at offset 4096\n");
+	g_free(out);
+	ck_assert_msg(mem[4096] == 0xde && mem[4097] == 0xad && mem[4098] == 0xbe &&
+		      mem[4099] == 0xef, "the host does not see the guest's write");
+	memcpy(mem + 8192, "hello, guest....", 16);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl dump --pci 0000:00:04.0 --offset 8192 --length 16"), 0);
+	ck_assert_msg(strstr(out, "00002000  68 65 6c 6c 6f 2c 20 67  75 65 73 74 2e 2e 2e 2e  |hello, guest....|\n00002010\n"),
+		      "dump:\n%s", out);
+	g_free(out);
+
+	/* ring: both vectors of the host, from the guest. */
+	host_knows(host, gid);
+	host_rung[0] = host_rung[1] = 0;
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl ring --pci 0000:00:03.0 %d", hid), 0);
+	want = g_strdup_printf("rang peer %d vectors 0,1\n", hid);
+	ck_assert_str_eq(out, want);
+	g_free(want);
+	g_free(out);
+	ck_assert_uint_ge(host_wait(host, 0, TWAIT_MS), 1);
+	ck_assert_uint_ge(host_wait(host, 1, TWAIT_MS), 1);
+
+	/* channel: the host's layout, seen and used from the guest. */
+	ck_assert_int_eq(ivshmem_layout_write(mem, size, 1 << 20, &spec, 1, 0), 0);
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl channel list --pci 0000:00:03.0 --offset 1M"), 0);
+	ck_assert_msg(g_str_has_prefix(out, "channel name=\"c\" ring0=65536 ring1=65536 "), "channel list:\n%s", out);
+	g_free(out);
+	ck_assert_int_eq(guest_sh(&g, &out, "printf 'one\\ntwo\\n' | ivshmem-ctl channel send --pci 0000:00:03.0 --offset 1M --vector 1 c"), 0);
+	g_free(out);
+	{
+		const struct ivshmem_channel_config ccfg = {
+			.offset = 1 << 20, .name = "c", .end = 1, .vector = 1,
+		};
+		struct ivshmem_channel *ch;
+		char buf[16];
+		ssize_t k;
+
+		ck_assert_int_eq(ivshmem_channel_attach(host, &ccfg, &ch), 0);
+		k = ivshmem_channel_recv(ch, buf, sizeof(buf));
+		ck_assert_int_eq(k, 3);
+		ck_assert_int_eq(memcmp(buf, "one", 3), 0);
+		k = ivshmem_channel_recv(ch, buf, sizeof(buf));
+		ck_assert_int_eq(k, 3);
+		ck_assert_int_eq(memcmp(buf, "two", 3), 0);
+		ck_assert_int_eq(ivshmem_channel_send(ch, "from the host", 13), 0);
+		ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl channel recv --pci 0000:00:03.0 --offset 1M --end 0 --vector 1 --count 1 c"), 0);
+		ck_assert_str_eq(out, "from the host\n");
+		g_free(out);
+		ivshmem_channel_detach(ch);
+	}
+	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl channel stat --pci 0000:00:03.0 --offset 1M --json c"), 0);
+	want = g_strdup_printf("\"end0-peer\":%d,", gid);
+	ck_assert_msg(strstr(out, want) && strstr(out, "\"end0-received\":1,") &&
+		      strstr(out, "\"end1-received\":2,") &&
+		      strstr(out, "\"fill0\":0,\"fill1\":0,"), "stat:\n%s", out);
+	g_free(want);
+	g_free(out);
+	guest_stop(&g);
+	ivshmem_peer_free(host);
+	tserver_stop_ok(s);
+}
+END_TEST
+
 #ifdef FLAT_UNICORN_PATH
 /* The Linux guest and the Cortex-M firmware talk through one server; the
  * host only serves, and ivshmem-ctl channel stat shows both ends. */
@@ -563,6 +704,7 @@ static Suite *guest_suite(void)
 	tcase_add_test(tc, test_guest_open);
 	tcase_add_test(tc, test_guest_doorbells);
 	tcase_add_test(tc, test_guest_channel);
+	tcase_add_test(tc, test_guest_ctl);
 	suite_add_tcase(su, tc);
 #ifdef FLAT_UNICORN_PATH
 	tc = tcase_create("firmware");
@@ -584,8 +726,8 @@ int main(void)
 		return 77;
 	}
 	snprintf(image_dir, sizeof(image_dir), "%s", GUEST_IMAGE_DIR);
-	cmd = g_strdup_printf("sh %s %s %s", GUEST_IMAGE_SCRIPT, GUEST_IMAGE_DIR,
-			      GUEST_AGENT_PATH);
+	cmd = g_strdup_printf("sh %s %s %s %s", GUEST_IMAGE_SCRIPT,
+			      GUEST_IMAGE_DIR, GUEST_AGENT_PATH, proc_ctl_path());
 	if (!g_spawn_command_line_sync(cmd, NULL, &err, &status, NULL) ||
 	    !g_spawn_check_wait_status(status, NULL)) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {

@@ -199,6 +199,16 @@ static int join(const struct chan_opts *c, struct ivshmem_peer **out,
 		ctl_error("cannot create a peer: %s", g_strerror(-r));
 		return CTL_EXIT_FAILURE;
 	}
+	if (c->o.pci) {
+		r = ctl_pci_open(&c->o, p);
+		if (r != CTL_EXIT_OK) {
+			ivshmem_peer_free(p);
+			return r;
+		}
+		ivshmem_peer_get_shm(p, mem, size);
+		*out = p;
+		return CTL_EXIT_OK;
+	}
 	r = ivshmem_peer_connect(p, c->o.socket_path);
 	if (r < 0) {
 		ivshmem_peer_free(p);

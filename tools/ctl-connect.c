@@ -82,6 +82,21 @@ int ctl_conn_open(const struct ctl_opts *o, const char *fallback,
 	c->in = g_string_new(NULL);
 	g_queue_init(&c->events);
 
+	if (o->pci) {
+		/* Inside a guest there is no server to ask: the device is
+		 * the peer. */
+		if (!fallback) {
+			ctl_error("inside a guest (--pci) there is no control socket, and this command needs one");
+			status = CTL_EXIT_FAILURE;
+		} else {
+			status = ctl_fallback_join(c, fallback, 0);
+		}
+		if (status == CTL_EXIT_OK)
+			*out = c;
+		else
+			ctl_conn_close(c);
+		return status;
+	}
 	r = unix_connect(o->control_path, &c->fd);
 	if (r == 0) {
 		*out = c;

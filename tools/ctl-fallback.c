@@ -136,6 +136,8 @@ int ctl_fallback_join(struct ctl_conn *c, const char *fallback, int err)
 		ctl_error("cannot create a peer: %s", g_strerror(-r));
 		return CTL_EXIT_FAILURE;
 	}
+	if (o->pci)
+		return ctl_pci_open(o, c->peer);
 	r = ivshmem_peer_connect(c->peer, o->socket_path);
 	if (r < 0)
 		return ctl_conn_connect_error(o, o->socket_path, false, r);
@@ -242,8 +244,43 @@ static void add_shm(JsonBuilder *b, int fd, uint64_t size)
 	g_free(name);
 }
 
+/* Inside a guest: the device. */
+static JsonNode *pci_info(struct ctl_conn *c, const struct ivshmem_pci_info *pi)
+{
+	static const char *const modes[] = {
+		[IVSHMEM_PCI_MODE_VFIO] = "vfio",
+		[IVSHMEM_PCI_MODE_POLL] = "poll",
+		[IVSHMEM_PCI_MODE_PLAIN] = "plain",
+	};
+	JsonBuilder *b = jsonl_reply_new("info");
+	uint64_t size = 0;
+	int id = ivshmem_peer_get_id(c->peer);
+
+	ivshmem_peer_get_shm(c->peer, NULL, &size);
+	jsonl_add_string(b, "device", pi->address);
+	jsonl_add_string(b, "mode", modes[pi->mode]);
+	if (id >= 0)
+		jsonl_add_int(b, "id", id);
+	else
+		ctl_json_add_null(b, "id");
+	jsonl_add_int(b, "vectors", own_vectors(c));
+	json_builder_set_member_name(b, "shm");
+	json_builder_begin_object(b);
+	jsonl_add_string(b, "kind", "pci");
+	jsonl_add_string(b, "name", pi->address);
+	jsonl_add_int(b, "size", (gint64)size);
+	json_builder_end_object(b);
+	jsonl_add_int(b, "poll_us", pi->poll_us);
+	jsonl_add_string(b, "why", pi->why[0] ? pi->why : NULL);
+	return reply_end(b);
+}
+
 static JsonNode *peer_info(struct ctl_conn *c)
 {
+	struct ivshmem_pci_info pi;
+
+	if (ivshmem_peer_get_pci(c->peer, &pi) == 0)
+		return pci_info(c, &pi);
 	JsonBuilder *b = jsonl_reply_new("info");
 	uint64_t size = 0;
 
@@ -280,7 +317,14 @@ static JsonNode *peer_ring(struct ctl_conn *c, JsonObject *req)
 	     g_strcmp0(ctl_json_str(req, "vector"), "all") != 0))
 		return error_reply("ring", "invalid", "bad ring request");
 	nv = ivshmem_peer_get_vectors(c->peer, (int)id);
-	if (nv < 0 || id == ivshmem_peer_get_id(c->peer))
+	if (ivshmem_peer_get_pci(c->peer, &(struct ivshmem_pci_info){ 0 }) == 0) {
+		/* A guest does not know the other peers: "all" is as many
+		 * vectors as its own. */
+		nv = own_vectors(c);
+		if (nv == 0)
+			return error_reply("ring", "failed",
+					   "this device has no doorbell (ivshmem-plain)");
+	} else if (nv < 0 || id == ivshmem_peer_get_id(c->peer))
 		return error_reply("ring", "no-such-peer",
 				   "no peer %d is connected", (int)id);
 	if (vector >= nv)

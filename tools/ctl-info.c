@@ -20,6 +20,24 @@ static void info_take(const char *key, char *value)
 	g_free(value);
 }
 
+/* Inside a guest (--pci): the device. */
+static void info_pci(JsonObject *r)
+{
+	const char *why = ctl_json_str(r, "why");
+	gint64 v;
+
+	info_take("device", ctl_text_of(r, "device"));
+	info_take("mode", ctl_text_of(r, "mode"));
+	info_take("id", ctl_text_of(r, "id"));
+	info_take("vectors", ctl_text_of(r, "vectors"));
+	if (ctl_json_int(ctl_json_obj(r, "shm"), "size", &v) && v >= 0)
+		info_take("shm-size", ctl_human_size((uint64_t)v));
+	if (ctl_json_int(r, "poll_us", &v) && v > 0)
+		info_take("poll", g_strdup_printf("every %" G_GINT64_FORMAT " us", v));
+	if (why)
+		info_line("not-vfio", why);
+}
+
 static void info_text(JsonObject *r)
 {
 	JsonObject *shm = ctl_json_obj(r, "shm");
@@ -29,6 +47,10 @@ static void info_text(JsonObject *r)
 	gint64 v;
 	double d;
 
+	if (ctl_json_str(r, "device")) {
+		info_pci(r);
+		return;
+	}
 	info_take("server", ctl_text_of(r, "server"));
 	info_take("version", ctl_text_of(r, "version"));
 	info_take("protocol", ctl_text_of(r, "protocol"));

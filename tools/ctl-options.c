@@ -18,6 +18,7 @@ void ctl_opts_init(struct ctl_opts *o, const struct ctl_global *g)
 {
 	memset(o, 0, sizeof(*o));
 	o->socket_path = g->socket_path;
+	o->pci = g->pci;
 	o->control_path = g->control_path;
 	o->control_given = g->control_path != NULL;
 	o->json = g->json;
@@ -41,6 +42,11 @@ int ctl_common_option(const char *command, int c, char **argv,
 		return CTL_EXIT_OK;
 	case CTL_OPT_JSON:
 		o->json = true;
+		return CTL_EXIT_OK;
+	case CTL_OPT_PCI:
+		if (!*optarg)
+			return ctl_usage_error(command, "the PCI address (--pci) is empty: give one like 0000:00:03.0, or auto");
+		o->pci = optarg;
 		return CTL_EXIT_OK;
 	case 'v':
 		o->verbose = true;

@@ -932,7 +932,15 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 		cp.status = CTL_EXIT_FAILURE;
 		goto out;
 	}
-	r = ivshmem_peer_connect(cp.peer, cp.opt.common.socket_path);
+	if (cp.opt.common.pci) {
+		cp.status = ctl_pci_open(&cp.opt.common, cp.peer);
+		if (cp.status != CTL_EXIT_OK)
+			goto out;
+		on_ready(&cp, cp.peer);
+		r = 0;
+	} else {
+		r = ivshmem_peer_connect(cp.peer, cp.opt.common.socket_path);
+	}
 	if (r < 0) {
 		char *start = g_strdup_printf("ivshmem-server -S %s",
 					      cp.opt.common.socket_path);

@@ -98,6 +98,8 @@ int ctl_peers_run(const struct ctl_global *g, int argc, char **argv)
 
 	if (r != CTL_EXIT_OK)
 		return r < 0 ? CTL_EXIT_OK : r;
+	if (o.pci)
+		return ctl_pci_no_peers("peers");
 	return ctl_request(&o, PEERS_FALLBACK, ctl_request_new("peers"),
 			   peers_text);
 }

@@ -18,6 +18,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ctl.h"
+#include "ivshmem.h"
 
 /* --json holds the data twice in hex, and json-glib copies it: keep that
  * to a size any machine has the memory for. */
@@ -42,6 +43,7 @@ struct shm_opts {
 struct shm {
 	uint8_t *addr;          /* NULL when size is 0 */
 	uint64_t size;
+	struct ivshmem_peer *pci;       /* --pci: the device, which maps it */
 };
 
 /* ---- help and options ------------------------------------------------------ */
@@ -202,6 +204,19 @@ static int shm_open_map(const struct ctl_opts *o, const char *fallback,
 	int fd = -1, status;
 
 	memset(m, 0, sizeof(*m));
+	if (o->pci) {
+		const struct ivshmem_peer_config config = { 0 };
+		const struct ivshmem_peer_ops ops = { 0 };
+
+		if (ivshmem_peer_new(&config, &ops, NULL, &m->pci) < 0) {
+			ctl_error("cannot create a peer: out of memory or fds");
+			return CTL_EXIT_FAILURE;
+		}
+		status = ctl_pci_open(o, m->pci);
+		if (status == CTL_EXIT_OK)
+			ivshmem_peer_get_shm(m->pci, (void **)&m->addr, &m->size);
+		return status;
+	}
 	status = ctl_conn_open(o, fallback, &c);
 	if (status != CTL_EXIT_OK)
 		return status;
@@ -261,8 +276,11 @@ static int shm_open_map(const struct ctl_opts *o, const char *fallback,
 
 static void shm_unmap(struct shm *m)
 {
-	if (m->addr)
+	if (m->pci)
+		ivshmem_peer_free(m->pci);
+	else if (m->addr)
 		munmap(m->addr, (size_t)m->size);
+	m->pci = NULL;
 	m->addr = NULL;
 }
 

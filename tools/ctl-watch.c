@@ -293,6 +293,8 @@ int ctl_watch_run(const struct ctl_global *g, int argc, char **argv)
 	sfd = ctl_signalfd();
 	if (sfd < 0)
 		return CTL_EXIT_FAILURE;
+	if (o.pci)
+		return ctl_pci_no_peers("watch");
 	r = ctl_conn_open(&o, WATCH_FALLBACK, &w.c);
 	if (r != CTL_EXIT_OK) {
 		close(sfd);

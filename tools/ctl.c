@@ -44,6 +44,8 @@ static const struct ctl_command commands[] = {
 	  ctl_peer_run },
 	{ "channel", "channels in the shared memory: init, list, stat, send, recv",
 	  ctl_channel_run },
+	{ "guest", "inside a Linux guest: list the ivshmem PCI devices, bind one to vfio-pci",
+	  ctl_guest_run },
 };
 
 enum {
@@ -303,6 +305,32 @@ int ctl_ms_left(double deadline)
 	return ms >= INT_MAX ? INT_MAX : (int)ms;
 }
 
+int ctl_pci_open(const struct ctl_opts *o, struct ivshmem_peer *peer)
+{
+	struct ivshmem_pci_info info;
+	char why[256];
+	int r;
+
+	r = ivshmem_peer_open_pci(peer, strcmp(o->pci, "auto") ? o->pci : NULL,
+				  0, why, sizeof(why));
+	if (r < 0) {
+		ctl_error("%s", why[0] ? why : g_strerror(-r));
+		return CTL_EXIT_FAILURE;
+	}
+	if (ivshmem_peer_get_pci(peer, &info) == 0 &&
+	    info.mode == IVSHMEM_PCI_MODE_POLL)
+		ctl_error("%s through sysfs: its doorbells are polled every %u ms, not interrupts (%s)",
+			  info.address, info.poll_us / 1000, info.why);
+	return CTL_EXIT_OK;
+}
+
+int ctl_pci_no_peers(const char *command)
+{
+	ctl_error("%s: inside a guest (--pci) the other peers are not known (the device tells nothing of them): run ivshmem-ctl %s on the host, against the server",
+		  command, command);
+	return CTL_EXIT_FAILURE;
+}
+
 int *ctl_peer_ids(struct ivshmem_peer *peer, unsigned *n)
 {
 	int r = ivshmem_peer_get_peers(peer, NULL, 0);
@@ -409,6 +437,7 @@ int main(int argc, char **argv)
 		}
 	}
 	g.socket_path = o.socket_path;
+	g.pci = o.pci;
 	g.control_path = o.control_given ? o.control_path : NULL;
 	g.json = o.json;
 	g.verbose = o.verbose;

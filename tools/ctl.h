@@ -24,6 +24,7 @@ enum {
  * its own then win. */
 struct ctl_global {
 	const char *socket_path;
+	const char *pci;                /* --pci: a guest's device, or NULL */
 	const char *control_path;       /* -C; NULL: socket_path + ".ctl" */
 	bool json;
 	bool verbose;
@@ -44,6 +45,8 @@ struct ctl_command {
 int ctl_peer_run(const struct ctl_global *g, int argc, char **argv);
 /* ctl-channel.c: channels (ivshmem-channel(7)), joined as a peer. */
 int ctl_channel_run(const struct ctl_global *g, int argc, char **argv);
+/* ctl-guest.c: inside a guest, the ivshmem PCI devices. */
+int ctl_guest_run(const struct ctl_global *g, int argc, char **argv);
 /* Through the server's control socket (or the fallback, ctl-fallback.c). */
 int ctl_info_run(const struct ctl_global *g, int argc, char **argv);
 int ctl_peers_run(const struct ctl_global *g, int argc, char **argv);
@@ -113,6 +116,14 @@ double ctl_now(void);
 int ctl_ms_left(double deadline);
 
 struct ivshmem_peer;
+struct ctl_opts;
+/* Open o->pci as peer (ivshmem_peer_open_pci), saying on stderr when its
+ * doorbells are polled and why: CTL_EXIT_OK, or CTL_EXIT_FAILURE after
+ * saying why not. */
+int ctl_pci_open(const struct ctl_opts *o, struct ivshmem_peer *peer);
+/* What a guest cannot know: the other peers. Says so for command;
+ * returns CTL_EXIT_FAILURE. */
+int ctl_pci_no_peers(const char *command);
 /* The IDs of the other peers that peer knows, *n of them; g_free the
  * result (NULL when there are none). */
 int *ctl_peer_ids(struct ivshmem_peer *peer, unsigned *n);
@@ -173,6 +184,7 @@ int ctl_stdout_status(void);
  */
 struct ctl_opts {
 	const char *socket_path;
+	const char *pci;                /* --pci ADDR|auto, or NULL */
 	const char *control_path;       /* never NULL after ctl_opts_check */
 	bool control_given;             /* -C: no fallback to joining */
 	bool json;
@@ -182,6 +194,7 @@ struct ctl_opts {
 
 enum {
 	CTL_OPT_JSON = 256,
+	CTL_OPT_PCI = 257,
 	CTL_OPT_OWN = 300,
 };
 
@@ -191,6 +204,7 @@ enum {
 	{ "socket", required_argument, NULL, 'S' }, \
 	{ "control", required_argument, NULL, 'C' }, \
 	{ "json", no_argument, NULL, CTL_OPT_JSON }, \
+	{ "pci", required_argument, NULL, CTL_OPT_PCI }, \
 	{ "verbose", no_argument, NULL, 'v' }
 
 /* The lines of a command's --help that describe them. */
@@ -198,6 +212,8 @@ enum {
 "  -S, --socket=PATH      the server's socket (default " CLI_DEFAULT_SOCKET ")\n" \
 "  -C, --control=PATH     its control socket (default: the socket's path\n" \
 "                         with .ctl appended)\n" \
+"      --pci=ADDR         inside a guest: the ivshmem PCI device at ADDR\n" \
+"                         (auto: the first) instead of a server\n" \
 "      --json             print JSON objects instead of text\n" \
 "  -v, --verbose          also show the library's informational messages\n" \
 "  -h, --help             show this help and exit\n"

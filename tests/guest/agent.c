@@ -19,6 +19,8 @@
  *                                   each echo, then sends an empty one;
  *                                   stays attached)
  *   detach DEV                   -> ok (the channel talk left attached)
+ *   sh COMMAND                   -> "| LINE" per line of its output (stderr
+ *                                   too), then ok STATUS
  *   close DEV                    -> ok
  *   quit                         -> (powers the guest off)
  */
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -318,6 +321,26 @@ static void run(char *line)
 		int r = ivshmem_pci_bind(a, why, sizeof(why));
 
 		r ? printf("err %s\n", why) : printf("ok\n");
+		return;
+	}
+	if (strncmp(line, "sh ", 3) == 0) {
+		char *cmd = malloc(strlen(line) + 8), out[1024];
+		FILE *f;
+		int st;
+
+		sprintf(cmd, "%s 2>&1", line + 3);
+		f = popen(cmd, "r");
+		free(cmd);
+		if (!f) {
+			printf("err %s\n", strerror(errno));
+			return;
+		}
+		while (fgets(out, sizeof(out), f)) {
+			out[strcspn(out, "\n")] = '\0';
+			printf("| %s\n", out);
+		}
+		st = pclose(f);
+		printf("ok %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		return;
 	}
 	if (sscanf(line, "%63s %d%n", a, &d, &n) < 2 || !get_dev(d)) {

@@ -4,7 +4,10 @@
 # The test guest: Debian's cloud kernel and an initramfs with busybox, the
 # VFIO modules and the guest agent (agent.c), for qemu-system-x86_64.
 #
-#   image.sh OUTDIR AGENT
+#   image.sh OUTDIR AGENT [CTL]
+#
+# With CTL, that ivshmem-ctl and the shared libraries it needs go in too
+# (as /bin/ivshmem-ctl).
 #
 # Leaves OUTDIR/vmlinuz and OUTDIR/initrd.gz. The kernel package is fetched
 # with apt-get download and unpacked with dpkg-deb (nothing is installed;
@@ -14,6 +17,7 @@ set -eu
 
 out=$1
 agent=$2
+ctl=${3:-}
 mkdir -p "$out/kernel"
 cd "$out"
 
@@ -52,6 +56,16 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/lib/modules"
 cp "$busybox" "$root/bin/busybox"
 cp "$agent" "$root/bin/agent"
+if [ -n "$ctl" ]; then
+	cp "$ctl" "$root/bin/ivshmem-ctl"
+	mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu"
+	for lib in $(ldd "$ctl" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+		case $lib in
+		*/ld-linux*) cp "$lib" "$root/lib64/" ;;
+		*) cp "$lib" "$root/lib/x86_64-linux-gnu/" ;;
+		esac
+	done
+fi
 for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
 	 drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core \
 	 drivers/vfio/pci/vfio-pci; do
@@ -59,6 +73,8 @@ for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
 done
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sys /sys
 /bin/busybox mount -t devtmpfs dev /dev
