@@ -316,6 +316,8 @@ static int call_row(unsigned i, struct fixture *f, struct row *row)
 	struct ivshmem_channel_stats cstats;
 	const void *caddr = f;
 	size_t len = 7;
+	struct ivshmem_pci_info pinfo;
+	char why[256];
 
 	*row = (struct row){ NULL, 0, false };
 	switch (i) {
@@ -484,6 +486,24 @@ static int call_row(unsigned i, struct fixture *f, struct row *row)
 	ROW(121, -EINVAL, false, ivshmem_channel_wait(NULL,
 					IVSHMEM_CHANNEL_READABLE, 0));
 	ROW(122, -EINVAL, false, ivshmem_channel_get_stats(NULL, &cstats));
+	/* Inside a guest. */
+	ROW(123, -EINVAL, false, ivshmem_pci_list(NULL, 1));
+	ROW(124, -EINVAL, false, ivshmem_pci_bind(NULL, NULL, 0));
+	ROW(125, -EINVAL, false, ivshmem_pci_bind("00:3", why, sizeof(why)));
+	ROW(126, -EINVAL, false, ivshmem_peer_open_pci(NULL, NULL, 0, NULL, 0));
+	ROW(127, -EINVAL, false, ivshmem_peer_open_pci(ip, NULL, 1u << 5, why,
+						       sizeof(why)));
+	ROW(128, -EINVAL, false, ivshmem_peer_open_pci(ip, NULL,
+			IVSHMEM_PCI_VFIO | IVSHMEM_PCI_SYSFS, why, sizeof(why)));
+	ROW(129, -EISCONN, false, ivshmem_peer_open_pci(rp, NULL, 0, why,
+							sizeof(why)));
+	ROW(130, -EINVAL, false, ivshmem_peer_open_pci(ip, "0000:00:zz.0", 0,
+						       why, sizeof(why)));
+	ROW(131, -ENODEV, false, ivshmem_peer_open_pci(ip, "0000:7f:1f.7", 0,
+						       why, sizeof(why)));
+	ROW(132, -EINVAL, false, ivshmem_peer_get_pci(NULL, &pinfo));
+	ROW(133, -EINVAL, false, ivshmem_peer_get_pci(rp, NULL));
+	ROW(134, -ENODEV, false, ivshmem_peer_get_pci(rp, &pinfo));
 	default:
 		return 0;
 	}
@@ -500,7 +520,7 @@ static int call_row(unsigned i, struct fixture *f, struct row *row)
 	ck_assert(region[0] == 0 && region[63] == 0);
 	return r;
 }
-#define NROWS 123
+#define NROWS 135
 
 START_TEST(bad_argument)
 {
