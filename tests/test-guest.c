@@ -41,7 +41,17 @@ struct guest {
 
 /* Boot the guest with ivshmem-doorbell devices at PCI slots 3 and 4 on
  * server s (plus ivshmem-plain at slot 5 when plain). */
+static void guest_boot(struct guest *g, const struct tserver *s, bool plain,
+		       bool iommu);
+
 static void guest_start(struct guest *g, const struct tserver *s, bool plain)
+{
+	guest_boot(g, s, plain, true);
+}
+
+/* The same, with or without the IOMMU VFIO needs. */
+static void guest_boot(struct guest *g, const struct tserver *s, bool plain,
+		       bool iommu)
 {
 	char *kernel = g_build_filename(image_dir, "vmlinuz", NULL);
 	char *initrd = g_build_filename(image_dir, "initrd.gz", NULL);
@@ -57,8 +67,10 @@ static void guest_start(struct guest *g, const struct tserver *s, bool plain)
 	args[n++] = "q35";
 	args[n++] = "-accel";
 	args[n++] = "tcg";
-	args[n++] = "-device";
-	args[n++] = "intel-iommu,intremap=on";
+	if (iommu) {
+		args[n++] = "-device";
+		args[n++] = "intel-iommu,intremap=on";
+	}
 	args[n++] = "-nodefaults";
 	args[n++] = "-display";
 	args[n++] = "none";
@@ -72,7 +84,9 @@ static void guest_start(struct guest *g, const struct tserver *s, bool plain)
 	args[n++] = "-initrd";
 	args[n++] = initrd;
 	args[n++] = "-append";
-	args[n++] = "console=ttyS0 intel_iommu=on quiet loglevel=1 panic=-1";
+	args[n++] = iommu ?
+		"console=ttyS0 intel_iommu=on quiet loglevel=1 panic=-1" :
+		"console=ttyS0 quiet loglevel=1 panic=-1";
 	args[n++] = "-chardev";
 	args[n++] = c0;
 	args[n++] = "-device";
@@ -271,7 +285,8 @@ START_TEST(test_guest_open)
 	ck_assert_msg(g_str_has_prefix(r, "err -16 0000:00:04.0 is not bound to vfio-pci"), "%s", r);
 	r = GUEST_OK(&g, "open 0000:00:04.0 auto");
 	ck_assert_msg(sscanf(r, "1 %d %15s %u %u 0000:00:04.0%n", &id1, mode,
-			     &vec, &poll_us, &n) == 4 && r[n] == '\0' &&
+			     &vec, &poll_us, &n) == 4 &&
+		      strcmp(r + n, " 0000:00:04.0 is not bound to vfio-pci: ivshmem-ctl guest bind 0000:00:04.0") == 0 &&
 		      strcmp(mode, "poll") == 0 && vec == 2 && poll_us == 1000,
 		      "open: %s", r);
 	/* The IDs are the server's for QEMU's two connections. */
@@ -291,6 +306,54 @@ START_TEST(test_guest_open)
 	GUEST_OK(&g, "close 0");
 	r = GUEST_OK(&g, "open 0000:00:03.0 vfio");
 	ck_assert_msg(g_str_has_prefix(r, "0 "), "%s", r);
+
+	/* Not root: the group's node is root's. */
+	GUEST_OK(&g, "close 0");
+	GUEST_OK(&g, "drop");
+	r = guest_cmd(&g, "open 0000:00:03.0 vfio");
+	want = g_strdup_printf("err -13 cannot open /dev/vfio/%d: Permission denied (run as root, or chown the group's node to this user)",
+			       group[0]);
+	ck_assert_str_eq(r, want);
+	g_free(want);
+	guest_stop(&g);
+	tserver_stop_ok(s);
+}
+END_TEST
+
+/* A guest without an IOMMU, and a user who is not root: each says what
+ * to do, and the device still works polled where it can. */
+START_TEST(test_guest_no_iommu)
+{
+	struct tserver *s = START("-n", "2", NULL);
+	struct guest g;
+	const char *r;
+	int id, n;
+
+	guest_boot(&g, s, false, false);
+	r = GUEST_OK(&g, "list");
+	ck_assert_str_eq(r, "2 0000:00:03.0,1,2,4194304,-,-1 0000:00:04.0,1,2,4194304,-,-1");
+	r = guest_cmd(&g, "open 0000:00:03.0 vfio");
+	ck_assert_str_eq(r, "err -6 0000:00:03.0 has no IOMMU group, which VFIO needs: boot the guest with an IOMMU (QEMU: -machine q35 -device intel-iommu,intremap=on; guest kernel: intel_iommu=on)");
+	r = guest_cmd(&g, "bind 0000:00:03.0");
+	ck_assert_msg(g_str_has_prefix(r, "err vfio-pci did not take 0000:00:03.0 (it needs an IOMMU group"), "%s", r);
+	/* Refused changes nothing: still unbound, and usable polled. */
+	r = GUEST_OK(&g, "list");
+	ck_assert_str_eq(r, "2 0000:00:03.0,1,2,4194304,-,-1 0000:00:04.0,1,2,4194304,-,-1");
+	r = GUEST_OK(&g, "open 0000:00:03.0 auto");
+	ck_assert_msg(sscanf(r, "0 %d poll 2 1000 0000:00:03.0 %n", &id, &n) == 1 &&
+		      g_str_has_prefix(r + n, "0000:00:03.0 has no IOMMU group"),
+		      "open: %s", r);
+	GUEST_OK(&g, "fill 0 0 4096 1");
+	GUEST_OK(&g, "check 0 0 4096 1");
+
+	/* Not root: no sysfs files, no VFIO. */
+	GUEST_OK(&g, "drop");
+	r = guest_cmd(&g, "open 0000:00:04.0 sysfs");
+	ck_assert_str_eq(r, "err -13 cannot open /sys/bus/pci/devices/0000:00:04.0/config: Permission denied (run as root)");
+	r = guest_cmd(&g, "open 0000:00:04.0 auto");
+	ck_assert_str_eq(r, "err -13 cannot open /sys/bus/pci/devices/0000:00:04.0/config: Permission denied (run as root)");
+	/* The device open before stays usable. */
+	GUEST_OK(&g, "check 0 0 4096 1");
 	guest_stop(&g);
 	tserver_stop_ok(s);
 }
@@ -705,6 +768,7 @@ static Suite *guest_suite(void)
 	tcase_add_test(tc, test_guest_doorbells);
 	tcase_add_test(tc, test_guest_channel);
 	tcase_add_test(tc, test_guest_ctl);
+	tcase_add_test(tc, test_guest_no_iommu);
 	suite_add_tcase(su, tc);
 #ifdef FLAT_UNICORN_PATH
 	tc = tcase_create("firmware");

@@ -5,7 +5,7 @@
  * console and answers with one line, "ok ..." or "err ...", so the host
  * test drives the guest side of libivshmem step by step.
  *
- *   open ADDR vfio|sysfs|auto    -> ok DEV ID MODE VECTORS POLL_US
+ *   open ADDR vfio|sysfs|auto    -> ok DEV ID MODE VECTORS POLL_US ADDR [WHY]
  *   bind ADDR                    -> ok
  *   list                         -> ok N ADDR,DOORBELL,VECTORS,SIZE,DRIVER,GROUP ...
  *   fill DEV OFF LEN SEED        -> ok (writes a pattern)
@@ -21,6 +21,7 @@
  *   detach DEV                   -> ok (the channel talk left attached)
  *   sh COMMAND                   -> "| LINE" per line of its output (stderr
  *                                   too), then ok STATUS
+ *   drop                         -> ok (no longer root, but for quit)
  *   close DEV                    -> ok
  *   quit                         -> (powers the guest off)
  */
@@ -128,9 +129,9 @@ static void cmd_open(const char *addr, const char *how)
 		return;
 	}
 	ivshmem_peer_get_pci(dev[d], &info);
-	printf("ok %d %d %s %u %u %s\n", d, ivshmem_peer_get_id(dev[d]),
+	printf("ok %d %d %s %u %u %s%s%s\n", d, ivshmem_peer_get_id(dev[d]),
 	       mode_name(info.mode), info.vectors, info.poll_us,
-	       info.address);
+	       info.address, info.why[0] ? " " : "", info.why);
 }
 
 static void cmd_list(void)
@@ -323,6 +324,15 @@ static void run(char *line)
 		r ? printf("err %s\n", why) : printf("ok\n");
 		return;
 	}
+	if (strcmp(line, "drop") == 0) {
+		/* The effective IDs only: quit takes root back to power
+		 * off. */
+		if (setegid(65534) < 0 || seteuid(65534) < 0)
+			printf("err %s\n", strerror(errno));
+		else
+			printf("ok\n");
+		return;
+	}
 	if (strncmp(line, "sh ", 3) == 0) {
 		char *cmd = malloc(strlen(line) + 8), out[1024];
 		FILE *f;
@@ -442,6 +452,8 @@ int main(void)
 		ivshmem_peer_free(dev[d]);
 	}
 	fflush(stdout);
+	if (seteuid(0) < 0)
+		perror("agent: seteuid");
 	sync();
 	reboot(RB_POWER_OFF);
 	return 0;

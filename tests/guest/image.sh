@@ -53,6 +53,8 @@ mods=$(ls -d kernel/lib/modules/* | head -n 1)/kernel
 
 root=$(mktemp -d "$out/root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
+# mktemp's 0700 would become the guest's /, closed to all but root.
+chmod 755 "$root"
 mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/lib/modules"
 cp "$busybox" "$root/bin/busybox"
 cp "$agent" "$root/bin/agent"
