@@ -633,6 +633,15 @@ START_TEST(test_guest_ctl)
 	ck_assert_uint_ge(host_wait(host, 0, TWAIT_MS), 1);
 	ck_assert_uint_ge(host_wait(host, 1, TWAIT_MS), 1);
 
+	/* peer: the ready line, then a doorbell from the host as an event. */
+	proc_send(&g.qemu, "sh (sleep 5) | ivshmem-ctl peer --pci 0000:00:03.0");
+	want = g_strdup_printf("| ready id=%d vectors=2 peers= shm-size=4194304", gid);
+	EXPECT(&g.qemu, "%s", want);
+	g_free(want);
+	ck_assert_int_eq(ivshmem_peer_ring(host, gid, 1), 0);
+	EXPECT(&g.qemu, "| doorbell vector=1 count=1");
+	EXPECT(&g.qemu, "ok 0");
+
 	/* channel: the host's layout, seen and used from the guest. */
 	ck_assert_int_eq(ivshmem_layout_write(mem, size, 1 << 20, &spec, 1, 0), 0);
 	ck_assert_int_eq(guest_sh(&g, &out, "ivshmem-ctl channel list --pci 0000:00:03.0 --offset 1M"), 0);

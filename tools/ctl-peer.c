@@ -69,6 +69,8 @@ static void usage(void)
 "input, one per line.\n"
 "\n"
 "  -S, --socket=PATH       the server's socket (default " CLI_DEFAULT_SOCKET ")\n"
+"      --pci=ADDR          inside a guest: be the ivshmem PCI device at ADDR\n"
+"                          (auto: the first); no other peers are seen\n"
 "      --json              print one JSON object per line instead of text\n"
 "      --vectors=N         take N vectors per peer, 0..%d; 0 (the default)\n"
 "                          takes as many as the server gives\n"
@@ -142,6 +144,7 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "socket", required_argument, NULL, 'S' },
 	{ "json", no_argument, NULL, CTL_OPT_JSON },
+	{ "pci", required_argument, NULL, CTL_OPT_PCI },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "vectors", required_argument, NULL, OPT_VECTORS },
 	{ "stay", no_argument, NULL, OPT_STAY },
@@ -933,9 +936,11 @@ int ctl_peer_run(const struct ctl_global *g, int argc, char **argv)
 		goto out;
 	}
 	if (cp.opt.common.pci) {
-		cp.status = ctl_pci_open(&cp.opt.common, cp.peer);
-		if (cp.status != CTL_EXIT_OK)
+		/* A device is ready at once: there is no greeting. */
+		if (ctl_pci_open(&cp.opt.common, cp.peer) != CTL_EXIT_OK) {
+			cp.status = CTL_EXIT_FAILURE;
 			goto out;
+		}
 		on_ready(&cp, cp.peer);
 		r = 0;
 	} else {
