@@ -1179,6 +1179,9 @@ const char *ivshmem_strerror(int error)
 		return "The server sent a message with more than one fd or with unknown control data";
 	case -EMSGSIZE:
 		return "The server's control data was truncated (fds were lost)";
+	case -EMFILE:
+	case -ENFILE:
+		return "This process ran out of file descriptors while receiving the server's (too many open files: raise ulimit -n)";
 	case -EBADFD:
 		return "The server sent a vector fd that is not an eventfd";
 	case -EEXIST:

@@ -89,7 +89,9 @@ void ivshmem_inbuf_clear(struct ivshmem_inbuf *in);
  * 0 on EOF at a message boundary; -EPROTO on EOF in the middle of a
  * message; -EBADMSG when a message came with more than one fd or an fd
  * that is not SCM_RIGHTS (every such fd is closed); -EMSGSIZE when control
- * data was truncated (fds may have been lost); other negative errno from
+ * data was truncated (fds may have been lost); -EMFILE or -ENFILE when it
+ * was truncated because this process (or the system) had no fd free for
+ * them (a local shortage, not the sender's doing); other negative errno from
  * recvmsg. Received fds are close-on-exec.
  */
 int ivshmem_wire_recv(int sock, struct ivshmem_inbuf *in, int64_t *value,

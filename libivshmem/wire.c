@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -266,10 +267,21 @@ int ivshmem_wire_recv(int sock, struct ivshmem_inbuf *in, int64_t *value,
 		int fd = take_fds(&mh);
 
 		if (mh.msg_flags & MSG_CTRUNC) {
+			/* The kernel truncates too when it cannot install an
+			 * fd here: no free fd now means the shortage is
+			 * ours, not the sender's (looked at before closing
+			 * what did arrive, which would free one). */
+			int probe = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+			int err = probe < 0 && (errno == EMFILE ||
+						errno == ENFILE) ?
+				  -errno : -EMSGSIZE;
+
+			if (probe >= 0)
+				close(probe);
 			if (fd >= 0)
 				close(fd);
 			ivshmem_inbuf_clear(in);
-			return -EMSGSIZE;
+			return err;
 		}
 		if (fd == -EBADMSG || (fd >= 0 && in->fd >= 0)) {
 			if (fd >= 0)

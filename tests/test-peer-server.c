@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -293,6 +294,50 @@ START_TEST(max_peers_refuses)
 }
 END_TEST
 
+/*
+ * A peer that runs out of its own fds while the greeting's arrive: the
+ * kernel truncates the control data, but the server did nothing wrong.
+ * It is the local -EMFILE, said so, and what was received stays.
+ */
+START_TEST(own_fd_shortage)
+{
+	const char *const args[] = { "-n", "64", "-l", "64K", NULL };
+	struct trec *a = g_new0(struct trec, 1);
+	struct tserver *s = tserver_start_ok(args);
+	struct rlimit old, low;
+
+	rec_new(a);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(peer_connect(a, s->sock), 0);
+	/* The shm fits, the 64 own vectors do not. */
+	low = old;
+	low.rlim_cur = proc_fd_limit_leaving(getpid(), 16);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, TWAIT_MS), -EMFILE);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_str_eq(ivshmem_strerror(-EMFILE),
+			 "This process ran out of file descriptors while receiving the server's (too many open files: raise ulimit -n)");
+	ck_assert_int_eq(ivshmem_peer_get_state(a->peer),
+			 IVSHMEM_PEER_DISCONNECTED);
+	ck_assert_uint_eq(a->nevs, 1);
+	ck_assert_int_eq(a->evs[0].kind, EV_DISCONNECTED);
+	ck_assert_int_eq(a->evs[0].error, -EMFILE);
+	/* Not a violation: the shared memory and the own vectors received
+	 * are kept. */
+	ck_assert_int_ge(ivshmem_peer_get_shm_fd(a->peer), 0);
+	ck_assert_int_ge(ivshmem_peer_get_vector_fd(a->peer, 0), 0);
+
+	/* With fds to spare, the same peer joins in full. */
+	ck_assert_int_eq(peer_connect(a, s->sock), 0);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(a->peer, TWAIT_MS), 0);
+	ck_assert_int_eq(ivshmem_peer_get_vectors(a->peer,
+						  ivshmem_peer_get_id(a->peer)), 64);
+	rec_free(a);
+	tserver_stop_ok(s);
+	g_free(a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("peer-server");
@@ -307,6 +352,7 @@ int main(void)
 	}
 	tcase_add_test(tc, two_peers_and_a_restart);
 	tcase_add_test(tc, max_peers_refuses);
+	tcase_add_test(tc, own_fd_shortage);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	ret = run_suite(s);
