@@ -326,8 +326,9 @@ static int conn_fail(struct ivshmem_peer *p, int err, bool violation)
 	gen = p->gen;
 	p->state = IVSHMEM_PEER_DISCONNECTED;
 	p->last_error = err;
-	peer_log(p, violation ? IVSHMEM_LOG_WARNING : IVSHMEM_LOG_INFO,
-		 "disconnected: %s", ivshmem_strerror(err));
+	/* The caller hears of it through ops->disconnected and the return
+	 * value: the log only notes it, or a program would say it twice. */
+	peer_log(p, IVSHMEM_LOG_INFO, "disconnected: %s", ivshmem_strerror(err));
 	if (p->ops.disconnected)
 		p->ops.disconnected(p->user, p, err);
 	if (violation && p->gen == gen) {

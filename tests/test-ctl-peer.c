@@ -729,6 +729,46 @@ START_TEST(test_server_killed)
 }
 END_TEST
 
+/* A server that breaks the protocol (version 1): the tool says so once,
+ * in its own sentence, not also through the library's log. */
+START_TEST(test_violation_said_once)
+{
+	char dir[] = "/tmp/ivshmem-test-XXXXXX";
+	const int64_t version = 1;
+	struct pollfd pfd;
+	struct proc a;
+	char *path, *want;
+	int ls, c;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	path = g_build_filename(dir, "sock", NULL);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &ls), 0);
+	{
+		const char *const args[] = { "peer", "-S", path, NULL };
+
+		proc_start(&a, proc_ctl_path(), args);
+	}
+	pfd = (struct pollfd){ .fd = ls, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, TWAIT_MS), 1);
+	c = accept(ls, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_eq(write(c, &version, sizeof(version)), sizeof(version));
+	EXPECT(&a, "disconnected error=\"%s\"",
+	       ivshmem_strerror(-EPROTONOSUPPORT));
+	EXPECT_EXIT(&a, 1);
+	want = g_strdup_printf("ivshmem-ctl: disconnected from %s: %s\n", path,
+			       ivshmem_strerror(-EPROTONOSUPPORT));
+	ck_assert_str_eq(proc_stderr(&a), want);
+	g_free(want);
+	proc_free(&a);
+	close(c);
+	close(ls);
+	unlink(path);
+	rmdir(dir);
+	g_free(path);
+}
+END_TEST
+
 START_TEST(test_server_full)
 {
 	struct tserver *s = START("--max-peers", "1", NULL);
@@ -826,6 +866,7 @@ static Suite *ctl_peer_suite(void)
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_server_killed);
 	tcase_add_test(tc, test_server_full);
+	tcase_add_test(tc, test_violation_said_once);
 	tcase_add_test(tc, test_stay_cpu);
 	tcase_add_test(tc, test_signals);
 	suite_add_tcase(s, tc);
