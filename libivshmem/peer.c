@@ -392,6 +392,14 @@ static bool own_block_open(const struct ivshmem_peer *p)
 	       p->pending == p->id;
 }
 
+/* After ready: is another peer's block open (it may have fewer vectors
+ * than the own count, and nothing else may follow it for a while)? */
+static bool other_block_open(const struct ivshmem_peer *p)
+{
+	return p->state == IVSHMEM_PEER_READY && p->pending >= 0 &&
+	       p->pending != p->id;
+}
+
 /* How many vectors complete the block of the peer e, or 0 if unknown. */
 static unsigned block_target(const struct ivshmem_peer *p,
 			     const struct rpeer *e)
@@ -557,6 +565,11 @@ static int take_msg(struct ivshmem_peer *p, int64_t value, int fd)
  */
 static void stream_paused(struct ivshmem_peer *p, bool ended)
 {
+	if (other_block_open(p) && !ended) {
+		/* Announced once the stream stays quiet. */
+		timer_arm(p, QUIET_SHORT_MS);
+		return;
+	}
 	if (!own_block_open(p))
 		return;
 	if (ended) {
@@ -580,7 +593,7 @@ static void timer_fired(struct ivshmem_peer *p)
 			pci_dev_poll(p->pci, own->fd, own->nvec);
 		return;
 	}
-	if (fired && own_block_open(p))
+	if (fired && (own_block_open(p) || other_block_open(p)))
 		block_finish(p);
 }
 

@@ -573,6 +573,32 @@ START_TEST(join_after_greeting)
 }
 END_TEST
 
+/* After ready, a peer announced with fewer vectors than the own count
+ * is reported once the stream pauses, not only when another message
+ * comes. */
+START_TEST(join_fewer_vectors_after_pause)
+{
+	enum { C = HP_C };
+	int ec[HP_V - 1], ids[4];
+	double t0 = now_seconds();
+
+	happy_start();
+	send_vectors(C, HP_V - 1, ec);
+	while (trec_count(&rec, EV_JOINED, 0) < 3 && now_seconds() - t0 < 5) {
+		if (readable(ivshmem_peer_get_fd(peer), 1000))
+			ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
+	}
+	ck_assert_uint_eq(rec.nevs, 4);
+	ck_assert_int_eq(rec.evs[3].kind, EV_JOINED);
+	ck_assert_int_eq(rec.evs[3].id, C);
+	ck_assert_uint_eq(rec.evs[3].n, HP_V - 1);
+	ck_assert_int_eq(ivshmem_peer_get_peers(peer, ids, 4), 3);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, C, HP_V - 2), 0);
+	ck_assert_uint_eq(efd_take(ec[HP_V - 2]), 1);
+	happy_finish();
+}
+END_TEST
+
 /* ivshmem-protocol(7) rule 6: a leave closes that peer's eventfds (and
  * only those). */
 START_TEST(leave_closes_eventfds)
@@ -1715,6 +1741,7 @@ int main(void)
 	tcase_add_test(good, ring_own_id);
 	tcase_add_test(good, own_vector_fd_takes_doorbell);
 	tcase_add_test(good, join_after_greeting);
+	tcase_add_test(good, join_fewer_vectors_after_pause);
 	tcase_add_test(good, leave_closes_eventfds);
 	tcase_add_test(good, rejoin_same_id);
 	tcase_add_test(good, no_map);
