@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -729,6 +730,80 @@ START_TEST(test_server_killed)
 }
 END_TEST
 
+/* One protocol message (a little-endian int64) on sock, with fd if >= 0. */
+static void script_send(int sock, int64_t value, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = &value, .iov_len = sizeof(value) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	ck_assert_int_eq(sendmsg(sock, &mh, 0), (ssize_t)sizeof(value));
+}
+
+/* A peer announced and gone within the greeting was never shown: its
+ * leave is not shown either, and the ready line comes first. */
+START_TEST(test_leave_within_greeting)
+{
+	char dir[] = "/tmp/ivshmem-test-XXXXXX";
+	struct pollfd pfd;
+	struct proc a;
+	char *path;
+	int ls, c, shm, e0, e1;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	path = g_build_filename(dir, "sock", NULL);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &ls), 0);
+	{
+		const char *const args[] = { "peer", "-S", path, "--vectors",
+					     "1", NULL };
+
+		proc_start(&a, proc_ctl_path(), args);
+	}
+	pfd = (struct pollfd){ .fd = ls, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, TWAIT_MS), 1);
+	c = accept(ls, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+	shm = memfd_create("leave-test", MFD_CLOEXEC);
+	ck_assert_int_eq(ftruncate(shm, 4096), 0);
+	e0 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	e1 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	script_send(c, 0, -1);          /* version */
+	script_send(c, 1, -1);          /* own ID */
+	script_send(c, -1, shm);        /* shared memory */
+	script_send(c, 0, e0);          /* peer 0, one vector */
+	script_send(c, 0, -1);          /* peer 0 left */
+	script_send(c, 1, e1);          /* own vector */
+	EXPECT(&a, "ready id=1 vectors=1 peers= shm-size=4096");
+	proc_expect_quiet(&a, TQUIET_MS);
+	proc_close_in(&a);
+	EXPECT_EXIT(&a, 0);
+	ck_assert_str_eq(proc_stderr(&a), "");
+	proc_free(&a);
+	close(shm);
+	close(e0);
+	close(e1);
+	close(c);
+	close(ls);
+	unlink(path);
+	rmdir(dir);
+	g_free(path);
+}
+END_TEST
+
 /* A server that breaks the protocol (version 1): the tool says so once,
  * in its own sentence, not also through the library's log. */
 START_TEST(test_violation_said_once)
@@ -867,6 +942,7 @@ static Suite *ctl_peer_suite(void)
 	tcase_add_test(tc, test_server_killed);
 	tcase_add_test(tc, test_server_full);
 	tcase_add_test(tc, test_violation_said_once);
+	tcase_add_test(tc, test_leave_within_greeting);
 	tcase_add_test(tc, test_stay_cpu);
 	tcase_add_test(tc, test_signals);
 	suite_add_tcase(s, tc);

@@ -336,6 +336,10 @@ static void on_left(void *user, struct ivshmem_peer *peer, int id)
 {
 	struct ctl_peer *cp = user;
 
+	/* Gone within the greeting: never shown (the ready line lists who
+	 * is there), so not shown leaving either. */
+	if (!cp->ready)
+		return;
 	ctl_out_begin(&cp->out, "leave");
 	ctl_out_u64(&cp->out, "id", (uint64_t)id);
 	emit(cp);
