@@ -242,6 +242,48 @@ static bool scan_value(struct scan *sc)
 	return ok;
 }
 
+bool jsonl_member_text(const char *s, size_t len, const char *name,
+		       size_t *off, size_t *n)
+{
+	struct scan sc = { .p = s, .end = s + len };
+	size_t nl = strlen(name);
+	bool found = false;
+
+	skip_ws(&sc);
+	if (!eat(&sc, '{'))
+		return false;
+	skip_ws(&sc);
+	if (eat(&sc, '}'))
+		return false;
+	do {
+		const char *key, *v, *ve;
+		bool match;
+
+		skip_ws(&sc);
+		key = sc.p;
+		if (!scan_string(&sc))
+			return false;
+		match = (size_t)(sc.p - key) == nl + 2 &&
+			memcmp(key + 1, name, nl) == 0;
+		skip_ws(&sc);
+		if (!eat(&sc, ':'))
+			return false;
+		skip_ws(&sc);
+		v = sc.p;
+		if (!scan_value(&sc))
+			return false;
+		/* scan_value took the whitespace after the value too. */
+		for (ve = sc.p; ve > v && strchr(" \t\r\n", ve[-1]); ve--)
+			;
+		if (match) {
+			*off = (size_t)(v - s);
+			*n = (size_t)(ve - v);
+			found = true;
+		}
+	} while (eat(&sc, ','));
+	return found;
+}
+
 const char *jsonl_check(const char *s, size_t len)
 {
 	struct scan sc = { .p = s, .end = s + len };

@@ -25,6 +25,14 @@ char *jsonl_line(JsonNode *node, size_t *len);
  * is; otherwise a short static description of the first fault.
  */
 const char *jsonl_check(const char *s, size_t len);
+/*
+ * In @s, an object that passed jsonl_check(), the text of member @name's
+ * value exactly as written (the last one when it is given twice): true
+ * with its offset and length, false when no member is named so in plain
+ * characters (a name spelled with escapes does not count).
+ */
+bool jsonl_member_text(const char *s, size_t len, const char *name,
+		       size_t *off, size_t *n);
 
 /* Member @name with a string value made valid UTF-8 (paths and names need
  * not be), or null when @s is NULL. */

@@ -325,6 +325,8 @@ struct request {
 	const char *command;    /* a known command, or NULL */
 	JsonObject *obj;
 	JsonNode *tag;
+	const char *tag_text;   /* the tag as the request wrote it */
+	size_t tag_len;
 };
 
 
@@ -334,13 +336,25 @@ static void reply_end(const struct request *rq, JsonBuilder *b, int fd)
 	size_t len;
 	char *line;
 
-	if (rq->tag) {
-		json_builder_set_member_name(b, "tag");
-		json_builder_add_value(b, json_node_copy(rq->tag));
-	}
 	json_builder_end_object(b);
 	line = to_line(b, &len);
 	g_object_unref(b);
+	if (rq->tag_text) {
+		/* The tag goes back byte for byte as the request wrote it
+		 * (json-glib's copy would not: big integers wrap, some
+		 * numbers and strings change), last, before the closing
+		 * brace and its newline. */
+		GString *g = g_string_new_len(line, (gssize)len);
+		gsize at = len >= 2 ? len - 2 : 0;
+
+		g_assert(len >= 3 && line[len - 2] == '}' && line[len - 1] == '\n');
+		g_string_insert_len(g, (gssize)at, rq->tag_text,
+				    (gssize)rq->tag_len);
+		g_string_insert(g, (gssize)at, ",\"tag\":");
+		g_free(line);
+		len = g->len;
+		line = g_string_free(g, FALSE);
+	}
 	client_push(rq->c, line, len, fd, false);
 	g_free(line);
 }
@@ -608,6 +622,7 @@ static void handle_line(struct client *c, const char *line, size_t len)
 	GError *err = NULL;
 	JsonNode *root, *n;
 	const char *name, *why;
+	size_t off = 0, tag_len = 0;
 
 	if (blank(line, len))
 		return;
@@ -638,6 +653,15 @@ static void handle_line(struct client *c, const char *line, size_t len)
 	}
 	rq.obj = json_node_get_object(root);
 	rq.tag = json_object_get_member(rq.obj, "tag");
+	if (rq.tag && !jsonl_member_text(line, len, "tag", &off, &tag_len)) {
+		reply_error(&rq, "invalid",
+			    "write the member name \"tag\" without escapes, so that it comes back as sent");
+		return;
+	}
+	if (rq.tag) {
+		rq.tag_text = line + off;
+		rq.tag_len = tag_len;
+	}
 	n = json_object_get_member(rq.obj, "command");
 	if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
 	    json_node_get_value_type(n) != G_TYPE_STRING) {

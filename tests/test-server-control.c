@@ -1543,6 +1543,69 @@ START_TEST(test_tag)
 }
 END_TEST
 
+/* Tags json-glib would not give back as sent (numbers out of its range
+ * or that it prints otherwise, escapes it decodes badly): each comes back
+ * byte for byte, in a reply that is valid JSON and valid UTF-8. A tag
+ * whose name is written with escapes is refused, saying why. */
+START_TEST(test_tag_exact)
+{
+	struct tserver *s = START(NULL);
+	char *ctl = ctl_of(s);
+	struct cc c;
+	const char *tags[] = {
+		"1e21", "1e400", "-1e-400", "9223372036854775808",
+		"18446744073709551616", "-9223372036854775809",
+		"123456789012345678901234567890", "1.0", "0.1", "1E+2",
+		"\"\\ud83dx\"", "\"a\\u0000b\"",
+		"\"\\u00E9\"", "[ 1 , {\"t\" : 2e999 } ]", "\"\\/\"",
+	};
+
+	cc_open(&c, ctl);
+	for (unsigned t = 0; t < G_N_ELEMENTS(tags); t++) {
+		for (unsigned r = 0; r < 2; r++) {
+			char *req = r ?
+				g_strdup_printf("{\"tag\": %s ,\"command\":\"info\"}", tags[t]) :
+				g_strdup_printf("{\"command\":\"nope\",\"tag\":%s}", tags[t]);
+			char *want = g_strdup_printf(",\"tag\":%s}", tags[t]);
+			char *line;
+			JsonParser *p = json_parser_new();
+
+			cc_send(&c, req);
+			line = cc_line(&c, TWAIT_MS);
+			ck_assert_ptr_nonnull(line);
+			ck_assert_msg(g_utf8_validate(line, -1, NULL), "%s: not UTF-8", req);
+			ck_assert_msg(json_parser_load_from_data(p, line, -1, NULL),
+				      "%s: reply not JSON: %s", req, line);
+			ck_assert_msg(g_str_has_suffix(line, want),
+				      "%s: the reply does not end in %s: %s", req, want, line);
+			g_object_unref(p);
+			g_free(line);
+			g_free(want);
+			g_free(req);
+		}
+	}
+	/* A lone low surrogate json-glib cannot read: refused, saying why. */
+	JsonObject *lone = cc_call(&c, "{\"command\":\"info\",\"tag\":\"\\udc00\"}");
+
+	expect_error(lone, NULL, "parse");
+	json_object_unref(lone);
+	/* The name spelled with an escape: refused, without a tag. */
+	JsonObject *o = cc_call(&c, "{\"command\":\"info\",\"t\\u0061g\":1}");
+
+	expect_error(o, NULL, "invalid");
+	ck_assert(!json_object_has_member(o, "tag"));
+	ck_assert_msg(strstr(ostr(o, "message"), "without escapes"), "%s", ostr(o, "message"));
+	json_object_unref(o);
+	/* And the connection still answers. */
+	o = cc_call(&c, "{\"command\":\"info\",\"tag\":1}");
+	expect_ok(o, "info");
+	json_object_unref(o);
+	cc_close(&c);
+	tserver_stop_ok(s);
+	g_free(ctl);
+}
+END_TEST
+
 /* ---- hostile clients ----------------------------------------------------- */
 
 START_TEST(test_garbage)
@@ -2204,6 +2267,7 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_tag);
+	tcase_add_test(tc, test_tag_exact);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("hostile", TCASE_TIMEOUT, remove_leftovers);
