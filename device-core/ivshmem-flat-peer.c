@@ -169,13 +169,14 @@ int ivshmem_flat_peer_connect(struct ivshmem_flat_peer *fp, const char *path,
 	ivshmem_flat_set_connected(&fp->dev, false);
 	r = ivshmem_peer_wait_ready(fp->peer, timeout_ms);
 	if (r == -EFBIG)
-		/* The library's message just before names the server's
-		 * size; this one says what to change. */
+		/* The library's sentence names the server's size; the rest
+		 * says what to change. */
 		glue_log(fp, IVSHMEM_LOG_ERR,
-			 "ivshmem-flat: the device's shmem-size is %" PRIu64
+			 "ivshmem-flat: %s; the device's shmem-size is %" PRIu64
 			 " bytes: start ivshmem-server with -l %" PRIu64
 			 ", or give the device the server's size",
-			 fp->shm_size, fp->shm_size);
+			 ivshmem_peer_get_error(fp->peer), fp->shm_size,
+			 fp->shm_size);
 	if (r < 0 && ivshmem_peer_get_state(fp->peer) != IVSHMEM_PEER_DISCONNECTED)
 		ivshmem_peer_disconnect(fp->peer);
 	return r;

@@ -125,6 +125,18 @@ IVSHMEM_EXPORT int ivshmem_shm_open(enum ivshmem_shm_kind kind,
 				    const char *name, uint64_t size,
 				    int *fd_out, int *created_out);
 
+/**
+ * Is the shared memory behind @p fd sealed against shrinking
+ * (F_SEAL_SHRINK, as IVSHMEM_SHM_MEMFD makes it)? When it is not, any
+ * process holding the fd may ftruncate() it, and every process that then
+ * touches its mapping past the new end gets SIGBUS.
+ * @retval 1 sealed: no one can shrink it
+ * @retval 0 not sealed (a POSIX object, a file, or a memfd without the
+ *         seal)
+ * @retval -EBADF @p fd is not an open fd
+ */
+IVSHMEM_EXPORT int ivshmem_shm_sealed(int fd);
+
 /* ------------------------------------------------------------------ */
 /* Listening socket                                                    */
 /* ------------------------------------------------------------------ */
@@ -566,6 +578,32 @@ IVSHMEM_EXPORT int ivshmem_peer_get_shm(const struct ivshmem_peer *peer,
  * @retval -ENODATA no shared memory received yet
  */
 IVSHMEM_EXPORT int ivshmem_peer_get_shm_fd(const struct ivshmem_peer *peer);
+
+/**
+ * Can the shared memory shrink under this peer? Without the seal, any
+ * peer may ftruncate() it, and touching the mapping past the new end
+ * raises SIGBUS in this process: the library does not guard its own
+ * accesses (channels included), so a program that must survive such a
+ * peer catches SIGBUS around its accesses, or requires a sealed region
+ * (ivshmem-server --memfd). A guest's device memory cannot shrink.
+ * @retval 1 sealed against shrinking (or a guest's device memory)
+ * @retval 0 any peer can shrink it
+ * @retval -EINVAL NULL peer
+ * @retval -ENODATA no shared memory received yet
+ */
+IVSHMEM_EXPORT int ivshmem_peer_get_shm_sealed(const struct ivshmem_peer *peer);
+
+/**
+ * The last connection error (what ops->disconnected and the return value
+ * reported) in one sentence, with what only the peer knows, such as the
+ * sizes involved: "Mapping the server's shared memory (4194304 bytes)
+ * read-write failed: Permission denied (the server sent it opened
+ * read-only)".
+ * Otherwise ivshmem_strerror() of the error, and "Success" when there was
+ * none since the last connect. Valid until the peer's next call.
+ * @return the sentence (NULL only for a NULL peer)
+ */
+IVSHMEM_EXPORT const char *ivshmem_peer_get_error(const struct ivshmem_peer *peer);
 
 /**
  * The vector count of peer @p id (the own ID included).

@@ -82,6 +82,7 @@ struct ivshmem_peer {
 	uint64_t claimed;       /* own vectors a channel reads, not epoll */
 	enum ivshmem_peer_state state;
 	int last_error;
+	char error[224];        /* last_error with what only the peer knew */
 	unsigned depth;         /* dispatch running (callbacks may not nest) */
 	struct ivshmem_inbuf in;
 	unsigned nmsgs;         /* messages taken, up to GREETING_HEAD */
@@ -226,6 +227,22 @@ static bool is_eventfd(int fd)
 	return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == 0;
 }
 
+/* Why mapping the shared memory failed, in the peer's sentence. */
+static void map_error(struct ivshmem_peer *p, int fd, uint64_t size, int err)
+{
+	const char *hint = "";
+	int fl = fcntl(fd, F_GETFL), seals = fcntl(fd, F_GET_SEALS);
+
+	if (err == EACCES && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY)
+		hint = " (the server sent it opened read-only)";
+	else if (err == EPERM && seals >= 0 &&
+		 (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		hint = " (the server sent a memfd sealed against writing)";
+	snprintf(p->error, sizeof(p->error),
+		 "Mapping the server's shared memory (%" PRIu64
+		 " bytes) read-write failed: %s%s", size, strerror(err), hint);
+}
+
 /* Check the shm fd and map it (at the old address when the size is the
  * same, so pointers into it stay valid across a reconnect). */
 static int shm_take(struct ivshmem_peer *p, int fd)
@@ -244,13 +261,13 @@ static int shm_take(struct ivshmem_peer *p, int fd)
 		/* The size is known only here: say it, so the caller can
 		 * tell the user which of the two sizes to change. */
 		if (p->cfg_shm_size && size != p->cfg_shm_size)
-			peer_log(p, IVSHMEM_LOG_ERR,
-				 "the server's shared memory is %" PRIu64
+			snprintf(p->error, sizeof(p->error),
+				 "The server's shared memory is %" PRIu64
 				 " bytes; %" PRIu64 " bytes are required",
 				 size, p->cfg_shm_size);
 		else
-			peer_log(p, IVSHMEM_LOG_ERR,
-				 "the server's shared memory is %" PRIu64
+			snprintf(p->error, sizeof(p->error),
+				 "The server's shared memory is %" PRIu64
 				 " bytes: empty, or too large to map", size);
 		return -EFBIG;
 	}
@@ -258,8 +275,12 @@ static int shm_take(struct ivshmem_peer *p, int fd)
 	if (!(p->flags & IVSHMEM_PEER_NO_MAP)) {
 		addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 			    0);
-		if (addr == MAP_FAILED)
-			return errno == EOVERFLOW ? -EFBIG : -errno;
+		if (addr == MAP_FAILED) {
+			int err = errno == EOVERFLOW ? EFBIG : errno;
+
+			map_error(p, fd, size, err);
+			return -err;
+		}
 		/* Same size: move the new mapping over the old one in one
 		 * step, so the old address never becomes a hole. */
 		if (p->shm && p->shm_size == size) {
@@ -268,10 +289,11 @@ static int shm_take(struct ivshmem_peer *p, int fd)
 					     p->shm);
 
 			if (moved == MAP_FAILED) {
-				int err = -errno;
+				int err = errno;
 
 				munmap(addr, size);
-				return err;
+				map_error(p, fd, size, err);
+				return -err;
 			}
 			addr = moved;
 		} else if (p->shm) {
@@ -328,7 +350,8 @@ static int conn_fail(struct ivshmem_peer *p, int err, bool violation)
 	p->last_error = err;
 	/* The caller hears of it through ops->disconnected and the return
 	 * value: the log only notes it, or a program would say it twice. */
-	peer_log(p, IVSHMEM_LOG_INFO, "disconnected: %s", ivshmem_strerror(err));
+	peer_log(p, IVSHMEM_LOG_INFO, "disconnected: %s",
+		 ivshmem_peer_get_error(p));
 	if (p->ops.disconnected)
 		p->ops.disconnected(p->user, p, err);
 	if (violation && p->gen == gen) {
@@ -724,6 +747,7 @@ static int conn_start(struct ivshmem_peer *p, int sock)
 	p->nmsgs = 0;
 	p->id = -1;
 	p->last_error = 0;
+	p->error[0] = '\0';
 	p->state = IVSHMEM_PEER_CONNECTING;
 	return 0;
 }
@@ -800,6 +824,7 @@ int ivshmem_peer_disconnect(struct ivshmem_peer *p)
 	conn_close(p, false);
 	p->state = IVSHMEM_PEER_DISCONNECTED;
 	p->last_error = -ENOTCONN;
+	p->error[0] = '\0';
 	return 0;
 }
 
@@ -887,6 +912,7 @@ int ivshmem_peer_open_pci(struct ivshmem_peer *p, const char *address,
 	p->shm_size = size;
 	p->gen++;
 	p->last_error = 0;
+	p->error[0] = '\0';
 	p->state = IVSHMEM_PEER_READY;
 	poll_us = pci_dev_poll_us(d);
 	if (poll_us) {
@@ -1045,6 +1071,26 @@ int ivshmem_peer_get_shm(const struct ivshmem_peer *p, void **addr,
 	if (size)
 		*size = p->shm_size;
 	return 0;
+}
+
+int ivshmem_peer_get_shm_sealed(const struct ivshmem_peer *p)
+{
+	if (!p)
+		return -EINVAL;
+	if (p->pci)
+		return p->shm ? 1 : -ENODATA;
+	if (p->shm_fd < 0)
+		return -ENODATA;
+	return ivshmem_shm_sealed(p->shm_fd) == 1;
+}
+
+const char *ivshmem_peer_get_error(const struct ivshmem_peer *p)
+{
+	if (!p)
+		return NULL;
+	if (p->last_error && p->error[0])
+		return p->error;
+	return ivshmem_strerror(p->last_error);
 }
 
 int ivshmem_peer_get_shm_fd(const struct ivshmem_peer *p)

@@ -132,3 +132,13 @@ int ivshmem_shm_open(enum ivshmem_shm_kind kind, const char *name,
 	}
 	return -EINVAL;
 }
+
+int ivshmem_shm_sealed(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals >= 0)
+		return (seals & F_SEAL_SHRINK) != 0;
+	/* Files that cannot be sealed at all (EINVAL) can be shrunk. */
+	return errno == EBADF ? -EBADF : 0;
+}

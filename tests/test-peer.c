@@ -1223,8 +1223,9 @@ START_TEST(shm_wrong_size)
 	expect_greeting_error(-EFBIG, true);
 	ck_assert_int_eq(copies(shm), 0);
 	/* Both sizes are named, so the user knows which to change. */
-	ck_assert_str_eq(rec.err_log, "the server's shared memory is 32768 "
-				  "bytes; 65536 bytes are required");
+	ck_assert_str_eq(ivshmem_peer_get_error(peer),
+			 "The server's shared memory is 32768 bytes; 65536 "
+			 "bytes are required");
 	finish();
 }
 END_TEST
@@ -1239,6 +1240,76 @@ START_TEST(shm_empty)
 	expect_greeting_error(-EFBIG, false);
 	ck_assert_int_eq(copies(shm), 0);
 	finish();
+}
+END_TEST
+
+/* An shm fd that cannot be mapped read-write: the sentence says what
+ * was mapped, and why it failed. */
+START_TEST(shm_read_only_file)
+{
+	char path[] = "/tmp/test-peer-shm-XXXXXX";
+	int w = mkstemp(path), shm;
+
+	ck_assert_int_ge(w, 0);
+	ck_assert_int_eq(ftruncate(w, 4096), 0);
+	start(NULL);
+	shm = keep(open(path, O_RDONLY | O_CLOEXEC));
+	close(w);
+	unlink(path);
+	send_head(0, shm);
+	expect_greeting_error(-EACCES, false);
+	ck_assert_int_eq(copies(shm), 0);
+	ck_assert_str_eq(ivshmem_peer_get_error(peer),
+			 "Mapping the server's shared memory (4096 bytes) "
+			 "read-write failed: Permission denied (the server "
+			 "sent it opened read-only)");
+	finish();
+}
+END_TEST
+
+START_TEST(shm_write_sealed)
+{
+	int shm;
+
+	start(NULL);
+	shm = keep(memfd_create("test-peer", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+	ck_assert_int_eq(ftruncate(shm, 4096), 0);
+	ck_assert_int_eq(fcntl(shm, F_ADD_SEALS, F_SEAL_WRITE), 0);
+	send_head(0, shm);
+	expect_greeting_error(-EPERM, false);
+	ck_assert_int_eq(copies(shm), 0);
+	ck_assert_str_eq(ivshmem_peer_get_error(peer),
+			 "Mapping the server's shared memory (4096 bytes) "
+			 "read-write failed: Operation not permitted (the "
+			 "server sent a memfd sealed against writing)");
+	finish();
+}
+END_TEST
+
+/* Whether the region can shrink under the peer is the caller's to know. */
+START_TEST(shm_sealed_reported)
+{
+	int own[1], shm;
+
+	start(NULL);
+	ck_assert_int_eq(ivshmem_peer_get_shm_sealed(peer), -ENODATA);
+	greet_ready(0, 1, own);
+	ck_assert_int_eq(ivshmem_peer_get_shm_sealed(peer), 0);
+	finish();
+
+	start(NULL);
+	shm = keep(memfd_create("test-peer", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+	ck_assert_int_eq(ftruncate(shm, SHM_SIZE), 0);
+	ck_assert_int_eq(fcntl(shm, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	ck_assert_int_eq(ivshmem_shm_sealed(shm), 1);
+	send_head(0, shm);
+	send_vectors(0, 1, own);
+	ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 2000), 0);
+	ck_assert_int_eq(ivshmem_peer_get_shm_sealed(peer), 1);
+	finish();
+	ck_assert_int_eq(ivshmem_peer_get_shm_sealed(NULL), -EINVAL);
+	ck_assert_int_eq(ivshmem_shm_sealed(-1), -EBADF);
+	ck_assert_ptr_null(ivshmem_peer_get_error(NULL));
 }
 END_TEST
 
@@ -1770,6 +1841,9 @@ int main(void)
 	tcase_add_test(bad, shm_is_pipe);
 	tcase_add_test(bad, shm_wrong_size);
 	tcase_add_test(bad, shm_empty);
+	tcase_add_test(bad, shm_read_only_file);
+	tcase_add_test(bad, shm_write_sealed);
+	tcase_add_test(bad, shm_sealed_reported);
 	tcase_add_test(bad, fd_on_version);
 	tcase_add_test(bad, fd_on_id);
 	tcase_add_test(bad, two_fds_one_message);
