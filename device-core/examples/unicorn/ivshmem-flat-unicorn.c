@@ -102,8 +102,6 @@ struct emu {
 	/* While connecting, messages are kept for one sentence at the end. */
 	bool connecting;
 	char glue_msg[512];     /* the glue's error, its prefix cut */
-	uint64_t server_size;   /* from the library's wrong-size message */
-	uint64_t wanted_size;
 
 	/* What stopped the CPU. */
 	bool exited;
@@ -447,7 +445,6 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	static const char glue_prefix[] = "ivshmem-flat: ";
 	struct emu *e = user;
-	uint64_t have, want;
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -455,12 +452,6 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 		if (strncmp(msg, glue_prefix, sizeof(glue_prefix) - 1) == 0)
 			snprintf(e->glue_msg, sizeof(e->glue_msg), "%s",
 				 msg + sizeof(glue_prefix) - 1);
-		else if (sscanf(msg, "the server's shared memory is %" SCNu64
-				" bytes; %" SCNu64 " bytes are required",
-				&have, &want) == 2) {
-			e->server_size = have;
-			e->wanted_size = want;
-		}
 	}
 	if (e->opt->verbose ? priority <= IVSHMEM_LOG_INFO :
 	    !e->connecting && priority <= IVSHMEM_LOG_WARNING)
@@ -475,11 +466,16 @@ static int connect_error(struct emu *e, int err)
 	struct ivshmem_peer *peer = ivshmem_flat_peer_peer(e->fp);
 	/* IDLE: the connect itself failed, not the greeting. */
 	bool connected = ivshmem_peer_get_state(peer) != IVSHMEM_PEER_IDLE;
+	uint64_t have = 0, want = 0;
 
-	if (err == -EFBIG && e->server_size)
+	/* The library's sentence for the wrong size names both. */
+	if (err == -EFBIG)
+		sscanf(ivshmem_peer_get_error(peer),
+		       "The server's shared memory is %" SCNu64
+		       " bytes; %" SCNu64 " bytes are required", &have, &want);
+	if (err == -EFBIG && have && want)
 		error("the server at %s has %" PRIu64 " bytes of shared memory and the device %" PRIu64 " (--shm-size): start ivshmem-server with -l %" PRIu64 ", or give --shm-size %" PRIu64,
-		      path, e->server_size, e->wanted_size, e->wanted_size,
-		      e->server_size);
+		      path, have, want, want, have);
 	else if (err == -EFBIG && e->glue_msg[0])
 		error("%s", e->glue_msg);
 	else if (!connected && err == -ENOENT)
