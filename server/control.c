@@ -390,6 +390,9 @@ static void add_shm(struct control *ctl, JsonBuilder *b)
 	jsonl_add_string(b, "name", ctl->info.shm_kind == IVSHMEM_SHM_MEMFD ?
 		   NULL : ctl->info.shm_name);
 	jsonl_add_int(b, "size", (gint64)ctl->info.shm_size);
+	json_builder_set_member_name(b, "sealed");
+	json_builder_add_boolean_value(b, ivshmem_shm_sealed(
+		ivshmem_server_get_shm_fd(ctl->srv)) == 1);
 }
 
 static void cmd_info(const struct request *rq)

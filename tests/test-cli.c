@@ -625,7 +625,7 @@ START_TEST(test_server_size)
 
 		run(proc_ctl_path(), cargs, &r);
 		ck_assert_msg(r.status == 0, "info: %s", r.err);
-		want = g_strdup_printf("\"size\":%" PRIu64 "}", v);
+		want = g_strdup_printf("\"size\":%" PRIu64 ",", v);
 		ck_assert_msg(strstr(r.out, want), "-l %s: %s, want %s", in,
 			      r.out, want);
 		run_free(&r);
