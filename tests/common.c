@@ -1046,3 +1046,26 @@ int proc_wait_exit(pid_t pid, int timeout_ms)
 		usleep(2000);
 	}
 }
+
+void proc_wait_mapped(pid_t pid, const char *exe_tail, const char *name)
+{
+	char maps[64], *want = g_strdup_printf("/dev/shm/%s\n", name);
+	char *exe = g_strdup_printf("%s\n", exe_tail);
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
+
+	snprintf(maps, sizeof(maps), "/proc/%ld/maps", (long)pid);
+	for (;;) {
+		char *text = NULL;
+		bool found = g_file_get_contents(maps, &text, NULL, NULL) &&
+			     strstr(text, exe) && strstr(text, want);
+
+		g_free(text);
+		if (found)
+			break;
+		ck_assert_msg(now_seconds() < deadline,
+			      "process %ld never mapped %s", (long)pid, name);
+		usleep(2000);
+	}
+	g_free(exe);
+	g_free(want);
+}

@@ -78,6 +78,10 @@ unsigned long proc_fd_limit_leaving(pid_t pid, unsigned nfree);
  * signal killed it, -2 if it is not our child, -3 if it was still
  * running (it is then killed and reaped). */
 int proc_wait_exit(pid_t pid, int timeout_ms);
+/* Wait (up to TWAIT_MS, else fail) until pid, running the program whose
+ * path ends in exe_tail ("/ivshmem-ctl": not the child before its exec,
+ * which has the test's mappings), has the POSIX shm object name mapped. */
+void proc_wait_mapped(pid_t pid, const char *exe_tail, const char *name);
 
 /*
  * Servers cleaned up after a failed test. A failing assertion ends the

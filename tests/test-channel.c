@@ -741,6 +741,33 @@ START_TEST(ctl_channel_talks)
 }
 END_TEST
 
+/* Another peer truncates the shared memory under a waiting recv: it
+ * says so and exits 1, it does not die of SIGBUS. */
+START_TEST(ctl_channel_shrunk)
+{
+	struct tserver *s = START("-l", "4M", "-n", "2");
+	struct ivshmem_peer *peer;
+	struct proc p;
+	int ids[2];
+
+	CTL(&p, s, "init", "echo:4K");
+	EXPECT(&p, "layout offset=0 size=8960 channels=1");
+	ctl_done(&p, 0, "");
+	peer = join(s);
+	CTL(&p, s, "recv", "echo");
+	proc_wait_mapped(p.pid, "/ivshmem-ctl", s->shm_name);
+	while (ivshmem_peer_get_peers(peer, ids, 2) < 1)
+		ck_assert_int_ge(ivshmem_peer_dispatch(peer), 0);
+	ck_assert_int_eq(ftruncate(ivshmem_peer_get_shm_fd(peer), 0), 0);
+	/* Waiting or not yet, it touches the channel: wake it. */
+	ck_assert_int_eq(ivshmem_peer_ring(peer, ids[0], 0), 0);
+	ck_assert_int_eq(ivshmem_peer_ring(peer, ids[0], 1), 0);
+	ctl_done(&p, 1, "ivshmem-ctl: the shared memory shrank while in use: another peer truncated it (ivshmem-server --memfd seals it against that)\n");
+	ivshmem_peer_free(peer);
+	tserver_stop_ok(s);
+}
+END_TEST
+
 START_TEST(ctl_channel_errors)
 {
 	struct tserver *s = start_server();
@@ -812,6 +839,7 @@ int main(void)
 	tcase_add_test(tc, claimed_vector_and_timeout);
 	tcase_add_test(tc, ctl_channel_talks);
 	tcase_add_test(tc, ctl_channel_errors);
+	tcase_add_test(tc, ctl_channel_shrunk);
 	suite_add_tcase(s, tc);
 	tcase_add_test(stream, stream_two_processes);
 	suite_add_tcase(s, stream);

@@ -305,6 +305,44 @@ START_TEST(test_shared_memory)
 }
 END_TEST
 
+/* Another peer truncates the POSIX object: read and write stop where it
+ * now ends and say so; the tool goes on. */
+START_TEST(test_shrunk_shared_memory)
+{
+	struct tserver *s = START(NULL);
+	char path[128], hex[801];
+	struct proc a;
+	int fd;
+
+	PEER(&a, s);
+	EXPECT(&a, "ready id=0 vectors=1 peers= shm-size=%d", SHM_SIZE);
+	proc_send(&a, "write 4000 0102");
+	EXPECT(&a, "ok write offset=4000 length=2");
+	snprintf(path, sizeof(path), "/dev/shm/%s", s->shm_name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 8192), 0);
+	close(fd);
+
+	proc_send(&a, "read 4096 8192");
+	EXPECT(&a, "error message=\"the shared memory shrank to 8192 bytes while in use: another peer truncated it (ivshmem-server --memfd seals it against that); 4096 of the 8192 bytes at offset 4096 were read\"");
+	memset(hex, 'a', 800);
+	hex[800] = '\0';
+	proc_send(&a, "write 8000 %s", hex);
+	EXPECT(&a, "error message=\"the shared memory shrank to 8192 bytes while in use: another peer truncated it (ivshmem-server --memfd seals it against that); 192 of the 400 bytes at offset 8000 were written\"");
+	/* What is left works as before. */
+	proc_send(&a, "read 4000 2");
+	EXPECT(&a, "data offset=4000 hex=0102");
+	proc_send(&a, "read 8190 2");
+	EXPECT(&a, "data offset=8190 hex=aaaa");
+	proc_close_in(&a);
+	EXPECT_EXIT(&a, 0);
+	ck_assert_str_eq(proc_stderr(&a), "");
+	proc_free(&a);
+	tserver_stop_ok(s);
+}
+END_TEST
+
 /* A bad command: the error line, then the next command still works. */
 #define BAD(c, cmd, msg) do { \
 	proc_send(c, "%s", cmd); \
@@ -926,6 +964,7 @@ static Suite *ctl_peer_suite(void)
 	tcase_add_test(tc, test_three_peers);
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_shared_memory);
+	tcase_add_test(tc, test_shrunk_shared_memory);
 	tcase_add_test(tc, test_bad_commands);
 	tcase_add_test(tc, test_vectors_option);
 	suite_add_tcase(s, tc);

@@ -166,15 +166,12 @@ static void read_into(int fd, GString *dst, bool *eof)
  * stdin is closed at once) and collecting all it writes, however much:
  * c->buf holds its stdout, proc_stderr(c) its stderr. Its exit status.
  */
-static int run_in(struct proc *c, const void *input, size_t len,
-		  const char *const *args)
+static int collect(struct proc *c, const void *input, size_t len)
 {
 	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 	bool err_eof = false;
 	size_t off = 0;
 
-	signal(SIGPIPE, SIG_IGN);
-	proc_start(c, proc_ctl_path(), args);
 	if (!input)
 		proc_close_in(c);
 	else
@@ -205,6 +202,14 @@ static int run_in(struct proc *c, const void *input, size_t len,
 		}
 	}
 	return proc_wait(c, TWAIT_MS);
+}
+
+static int run_in(struct proc *c, const void *input, size_t len,
+		  const char *const *args)
+{
+	signal(SIGPIPE, SIG_IGN);
+	proc_start(c, proc_ctl_path(), args);
+	return collect(c, input, len);
 }
 
 static int run(struct proc *c, const char *const *args)
@@ -366,9 +371,9 @@ START_TEST(test_info)
 	out = OUT("info", "-S", s->sock);
 	lines = g_strsplit(out, "\n", -1);
 	n = g_strv_length(lines);
-	ck_assert_msg(n == 15 && !*lines[14], "%s", out);
+	ck_assert_msg(n == 16 && !*lines[15], "%s", out);
 	/* "key  value", the values in one column. */
-	for (unsigned i = 0; i < 14; i++)
+	for (unsigned i = 0; i < 15; i++)
 		ck_assert_msg(strlen(lines[i]) > 13 && lines[i][11] == ' ' &&
 			      lines[i][12] == ' ' && lines[i][13] != ' ',
 			      "line '%s'", lines[i]);
@@ -390,14 +395,16 @@ START_TEST(test_info)
 	ck_assert_str_eq(lines[6], want);
 	g_free(want);
 	ck_assert_str_eq(lines[7], "shm-size     4194304 (4 MiB)");
-	ck_assert_str_eq(lines[8], "vectors      2");
-	ck_assert_str_eq(lines[9], "peers        2");
-	ck_assert_str_eq(lines[10], "max-peers    65536");
-	ck_assert(g_str_has_prefix(lines[11], "queue-limit  "));
+	/* A POSIX object: any peer can truncate it. */
+	ck_assert_str_eq(lines[8], "shm-sealed   no: any peer can shrink it");
+	ck_assert_str_eq(lines[9], "vectors      2");
+	ck_assert_str_eq(lines[10], "peers        2");
+	ck_assert_str_eq(lines[11], "max-peers    65536");
+	ck_assert(g_str_has_prefix(lines[12], "queue-limit  "));
 	ck_assert_msg(g_regex_match_simple("^started      \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\S+$",
-					   lines[12], 0, 0), "%s", lines[12]);
-	ck_assert_msg(g_regex_match_simple("^uptime       (\\d+[hm] )*\\d+s$",
 					   lines[13], 0, 0), "%s", lines[13]);
+	ck_assert_msg(g_regex_match_simple("^uptime       (\\d+[hm] )*\\d+s$",
+					   lines[14], 0, 0), "%s", lines[14]);
 	g_strfreev(lines);
 	g_free(out);
 
@@ -418,6 +425,7 @@ START_TEST(test_info)
 	ck_assert_str_eq(str_member(shm, "kind"), "posix");
 	ck_assert_str_eq(str_member(shm, "name"), s->shm_name);
 	ck_assert_int_eq(int_member(shm, "size"), SHM_SIZE);
+	ck_assert(!bool_member(shm, "sealed"));
 	ck_assert_int_eq(int_member(o, "vectors"), 2);
 	ck_assert_int_eq(int_member(o, "peers"), 2);
 	ck_assert_int_eq(int_member(o, "max_peers"), 65536);
@@ -441,12 +449,14 @@ START_TEST(test_info)
 
 		out = OUT("info", "-S", m->sock);
 		ck_assert_contains(out, "\nshm          memfd\n");
+		ck_assert_contains(out, "\nshm-sealed   yes\n");
 		g_free(out);
 		out = OUT("info", "-S", m->sock, "--json");
 		o = json_line(out, &node);
 		shm = json_object_get_object_member(o, "shm");
 		ck_assert_str_eq(str_member(shm, "kind"), "memfd");
 		ck_assert(is_null(shm, "name"));
+		ck_assert(bool_member(shm, "sealed"));
 		json_node_unref(node);
 		g_free(out);
 		tserver_stop_ok(m);
@@ -1228,6 +1238,91 @@ START_TEST(out_of_range_refused)
 END_TEST
 
 /* --json has a bound; without it, the raw bytes have none. */
+/* What every tool stopped by a shrinking region says. */
+#define SHRANK(to) "ivshmem-ctl: the shared memory shrank to " to \
+	" bytes while in use: another peer truncated it (ivshmem-server " \
+	"--memfd seals it against that); "
+
+/*
+ * Another peer truncates the POSIX object while read or dump copies it
+ * out: the tool stops where the memory now ends and says so, it does not
+ * die of SIGBUS. Its stdout is left unread until it is mid-copy.
+ */
+static void shrink_while_showing(const char *const *args, const char *tail)
+{
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	struct pollfd p;
+	struct proc c;
+	const char *const *arg;
+	const char *argv[8];
+	unsigned n = 0;
+
+	for (arg = args; *arg; arg++)
+		argv[n++] = *arg;
+	argv[n++] = "-S";
+	argv[n++] = s->sock;
+	argv[n] = NULL;
+	signal(SIGPIPE, SIG_IGN);
+	proc_start(&c, proc_ctl_path(), argv);
+	p = (struct pollfd){ .fd = c.out, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, TWAIT_MS), 1);
+	ck_assert_int_eq(ftruncate(ivshmem_peer_get_shm_fd(a->peer), 65536), 0);
+	ck_assert_int_eq(collect(&c, NULL, 0), 1);
+	ck_assert_msg(g_str_has_prefix(proc_stderr(&c), SHRANK("65536")) &&
+		      g_str_has_suffix(proc_stderr(&c), tail) &&
+		      !strchr(proc_stderr(&c), '\n')[1],
+		      "stderr: %s", proc_stderr(&c));
+	ck_assert_uint_gt(c.buf->len, 0);
+	ck_assert_uint_lt(c.buf->len, SHM_SIZE);
+	proc_free(&c);
+	shm_stop(s, a);
+}
+
+START_TEST(read_survives_shrinking)
+{
+	static const char *const args[] = { "read", NULL };
+
+	shrink_while_showing(args, " of the 4194304 bytes at offset 0 were shown\n");
+}
+END_TEST
+
+START_TEST(dump_survives_shrinking)
+{
+	static const char *const args[] = { "dump", "--all", "--offset", "16",
+					    NULL };
+
+	shrink_while_showing(args, " of the 4194288 bytes at offset 16 were shown\n");
+}
+END_TEST
+
+/* The object shrinks between mapping and the write: what fits is written,
+ * and the rest is said. */
+START_TEST(write_survives_shrinking)
+{
+	static uint8_t data[8192];
+	uint8_t *shm;
+	struct trec *a;
+	struct tserver *s = shm_start(&a, &shm);
+	const char *args[] = { "write", "-S", s->sock, NULL };
+	struct proc c;
+
+	memset(data, 0x5a, sizeof(data));
+	signal(SIGPIPE, SIG_IGN);
+	proc_start(&c, proc_ctl_path(), args);
+	proc_wait_mapped(c.pid, "/ivshmem-ctl", s->shm_name);
+	ck_assert_int_eq(ftruncate(ivshmem_peer_get_shm_fd(a->peer), 4096), 0);
+	ck_assert_int_eq(collect(&c, data, sizeof(data)), 1);
+	ck_assert_str_eq(proc_stderr(&c), SHRANK("4096")
+			 "4096 of the 8192 bytes at offset 0 were written\n");
+	ck_assert_uint_eq(c.buf->len, 0);
+	ck_assert_mem_eq(shm, data, 4096);
+	proc_free(&c);
+	shm_stop(s, a);
+}
+END_TEST
+
 START_TEST(json_bound_64_mib)
 {
 	struct tserver *s;
@@ -1738,12 +1833,14 @@ START_TEST(fallback_info)
 	ck_assert_str_eq(str_member(p, "kind"), "posix");
 	ck_assert_str_eq(str_member(p, "name"), s->shm_name);
 	ck_assert_int_eq(int_member(p, "size"), SHM_SIZE);
+	ck_assert(!bool_member(p, "sealed"));
 	ck_assert_int_eq(int_member(o, "vectors"), 2);
 	ck_assert_int_eq(int_member(o, "peers"), 2);
 	json_node_unref(node);
 	proc_free(&c);
 	ck_assert_int_eq(RUN(&c, "info", "-S", s->sock), 0);
 	ck_assert_contains(c.buf->str, "\npid          -\n");
+	ck_assert_contains(c.buf->str, "\nshm-sealed   no: any peer can shrink it\n");
 	ck_assert_contains(c.buf->str, "\nshm-size     4194304 (4 MiB)\n");
 	proc_free(&c);
 	fallback_stop(s, a, b);
@@ -1845,6 +1942,9 @@ static Suite *ctl_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("shm", TCASE_TIMEOUT, tserver_reap_tracked);
+	tcase_add_test(tc, read_survives_shrinking);
+	tcase_add_test(tc, dump_survives_shrinking);
+	tcase_add_test(tc, write_survives_shrinking);
 	tcase_add_test(tc, write_lands_in_the_mapping);
 	tcase_add_test(tc, write_from_stdin);
 	tcase_add_test(tc, read_raw_and_json);

@@ -185,6 +185,17 @@ static void on_log(void *user, int priority, const char *fmt, va_list ap)
 	ctl_log(verbose_log, priority, fmt, ap);
 }
 
+/* The channel code reads the shared memory directly: a fault there
+ * says that it shrank (a guest's device memory cannot). */
+static void guard(struct ivshmem_peer *p)
+{
+	void *addr = NULL;
+	uint64_t size = 0;
+
+	ivshmem_peer_get_shm(p, &addr, &size);
+	ctl_guard_region(addr, (size_t)size);
+}
+
 static int join(const struct chan_opts *c, struct ivshmem_peer **out,
 		void **mem, uint64_t *size)
 {
@@ -205,6 +216,7 @@ static int join(const struct chan_opts *c, struct ivshmem_peer **out,
 			ivshmem_peer_free(p);
 			return r;
 		}
+		guard(p);
 		ivshmem_peer_get_shm(p, mem, size);
 		*out = p;
 		return CTL_EXIT_OK;
@@ -219,10 +231,11 @@ static int join(const struct chan_opts *c, struct ivshmem_peer **out,
 	if (r < 0) {
 		ctl_error("joining the server at %s failed: %s",
 			  c->o.socket_path, r == -ETIMEDOUT ?
-			  "no greeting in time" : ivshmem_strerror(r));
+			  "no greeting in time" : ivshmem_peer_get_error(p));
 		ivshmem_peer_free(p);
 		return CTL_EXIT_FAILURE;
 	}
+	guard(p);
 	ivshmem_peer_get_shm(p, mem, size);
 	*out = p;
 	return CTL_EXIT_OK;

@@ -258,7 +258,7 @@ int ctl_conn_next_event(struct ctl_conn *c, JsonNode **event)
 		if (!c->peer_error)
 			return 0;
 		ctl_error("disconnected from %s: %s", c->opt->socket_path,
-			  ivshmem_strerror(c->peer_error));
+			  ivshmem_peer_get_error(c->peer));
 		return -1;
 	}
 	r = ctl_control_recv(c, 0, event);

@@ -153,7 +153,7 @@ int ctl_fallback_join(struct ctl_conn *c, const char *fallback, int err)
 	}
 	if (r < 0) {
 		ctl_error("joining the server at %s failed: %s",
-			  o->socket_path, ivshmem_strerror(r));
+			  o->socket_path, ivshmem_peer_get_error(c->peer));
 		return CTL_EXIT_FAILURE;
 	}
 	return CTL_EXIT_OK;
@@ -241,6 +241,8 @@ static void add_shm(JsonBuilder *b, int fd, uint64_t size)
 	jsonl_add_string(b, "kind", kind);
 	jsonl_add_string(b, "name", name);
 	jsonl_add_int(b, "size", (gint64)size);
+	json_builder_set_member_name(b, "sealed");
+	json_builder_add_boolean_value(b, fd >= 0 && ivshmem_shm_sealed(fd) == 1);
 	g_free(name);
 }
 
@@ -269,6 +271,9 @@ static JsonNode *pci_info(struct ctl_conn *c, const struct ivshmem_pci_info *pi)
 	jsonl_add_string(b, "kind", "pci");
 	jsonl_add_string(b, "name", pi->address);
 	jsonl_add_int(b, "size", (gint64)size);
+	/* A device's memory cannot shrink. */
+	json_builder_set_member_name(b, "sealed");
+	json_builder_add_boolean_value(b, true);
 	json_builder_end_object(b);
 	jsonl_add_int(b, "poll_us", pi->poll_us);
 	jsonl_add_string(b, "why", pi->why[0] ? pi->why : NULL);

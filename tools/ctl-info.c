@@ -20,6 +20,19 @@ static void info_take(const char *key, char *value)
 	g_free(value);
 }
 
+/* Can a peer shrink the shared memory under the others? */
+static void sealed_line(JsonObject *shm)
+{
+	JsonNode *n = shm ? json_object_get_member(shm, "sealed") : NULL;
+
+	if (n && JSON_NODE_HOLDS_VALUE(n) &&
+	    json_node_get_value_type(n) == G_TYPE_BOOLEAN)
+		info_line("shm-sealed", json_node_get_boolean(n) ?
+			  "yes" : "no: any peer can shrink it");
+	else
+		info_line("shm-sealed", "-");
+}
+
 /* Inside a guest (--pci): the device. */
 static void info_pci(JsonObject *r)
 {
@@ -65,6 +78,7 @@ static void info_text(JsonObject *r)
 		info_take("shm-size", ctl_human_size((uint64_t)v));
 	else
 		info_line("shm-size", "-");
+	sealed_line(shm);
 	info_take("vectors", ctl_text_of(r, "vectors"));
 	info_take("peers", ctl_text_of(r, "peers"));
 	info_take("max-peers", ctl_text_of(r, "max_peers"));
@@ -87,7 +101,7 @@ static void info_help(void)
 	printf(
 "Usage: ivshmem-ctl info [OPTION]...\n"
 "Show the server: its version and pid, its sockets, the shared memory\n"
-"(kind, name, size), the vector count, the peer count and limits, when it\n"
+"(kind, name, size, whether it is sealed against shrinking), the vector count, the peer count and limits, when it\n"
 "started. One 'key  value' line each (a JSON object with --json).\n");
 	ctl_common_help();
 	ctl_exit_help(true);

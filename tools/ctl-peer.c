@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -306,8 +307,12 @@ static void on_ready(void *user, struct ivshmem_peer *peer)
 	int *ids = ctl_peer_ids(cp->peer, &n);
 	int id = ivshmem_peer_get_id(peer);
 	int vectors = ivshmem_peer_get_vectors(peer, id);
+	void *shm = NULL;
 
-	ivshmem_peer_get_shm(peer, NULL, &size);
+	ivshmem_peer_get_shm(peer, &shm, &size);
+	/* read and write copy through the guard; a fault anywhere else
+	 * in it says that it shrank. */
+	ctl_guard_region(shm, (size_t)size);
 	cp->ready = true;
 	ctl_out_begin(&cp->out, "ready");
 	ctl_out_u64(&cp->out, "id", (uint64_t)id);
@@ -363,10 +368,11 @@ static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
 	struct ctl_peer *cp = user;
 
 	ctl_out_begin(&cp->out, "disconnected");
-	ctl_out_str(&cp->out, "error", ivshmem_strerror(error));
+	(void)error;    /* the sentence says it, with what the peer knew */
+	ctl_out_str(&cp->out, "error", ivshmem_peer_get_error(peer));
 	emit(cp);
 	ctl_error("disconnected from %s: %s", cp->opt.common.socket_path,
-		  ivshmem_strerror(error));
+		  ivshmem_peer_get_error(peer));
 	finish(cp, CTL_EXIT_FAILURE);
 }
 
@@ -618,6 +624,20 @@ static GByteArray *parse_text(struct ctl_peer *cp, const char *s)
 	return b;
 }
 
+/* A copy of length bytes at offset stopped after done: the shared memory
+ * shrank under us. Say so, with the size it has now; the peer goes on. */
+static void shrank(struct ctl_peer *cp, const char *verb, uint64_t offset,
+		   size_t done, size_t length)
+{
+	struct stat st;
+	char now[48] = "";
+
+	if (fstat(ivshmem_peer_get_shm_fd(cp->peer), &st) == 0)
+		snprintf(now, sizeof(now), " to %jd bytes", (intmax_t)st.st_size);
+	reply_error(cp, "the shared memory shrank%s while in use: another peer truncated it (ivshmem-server --memfd seals it against that); %zu of the %zu bytes at offset %" PRIu64 " were %s",
+		    now, done, length, offset, verb);
+}
+
 static void cmd_write(struct ctl_peer *cp, char *args)
 {
 	char *off_s = next_word(&args), *data_s;
@@ -650,7 +670,14 @@ static void cmd_write(struct ctl_peer *cp, char *args)
 	} else if (ivshmem_peer_get_shm(cp->peer, &shm, &size) < 0 || !shm) {
 		reply_error(cp, "no shared memory is mapped");
 	} else if (check_range(cp, "a write", off, data->len, size)) {
-		memcpy((char *)shm + off, data->data, data->len);
+		size_t done = ctl_guard_copy((char *)shm + off, data->data,
+					     data->len, true);
+
+		if (done < data->len) {
+			shrank(cp, "written", off, done, data->len);
+			g_byte_array_unref(data);
+			return;
+		}
 		ctl_out_begin(&cp->out, "ok");
 		ctl_out_word(&cp->out, "command", "write");
 		ctl_out_u64(&cp->out, "offset", off);
@@ -664,7 +691,8 @@ static void cmd_read(struct ctl_peer *cp, char *args)
 {
 	char *off_s = next_word(&args), *len_s = next_word(&args), *shown;
 	uint64_t off, len, size;
-	const unsigned char *src;
+	unsigned char *buf;
+	size_t done;
 	char *hex;
 	void *shm;
 
@@ -691,8 +719,16 @@ static void cmd_read(struct ctl_peer *cp, char *args)
 	}
 	if (!check_range(cp, "a read", off, len, size))
 		return;
-	src = (const unsigned char *)shm + off;
-	hex = ctl_hex(src, len);
+	buf = g_malloc(len ? len : 1);
+	done = ctl_guard_copy(buf, (const unsigned char *)shm + off, len,
+			      false);
+	if (done < len) {
+		shrank(cp, "read", off, done, len);
+		g_free(buf);
+		return;
+	}
+	hex = ctl_hex(buf, len);
+	g_free(buf);
 	ctl_out_begin(&cp->out, "data");
 	ctl_out_u64(&cp->out, "offset", off);
 	ctl_out_token(&cp->out, "hex", hex);

@@ -43,8 +43,13 @@ struct shm_opts {
 struct shm {
 	uint8_t *addr;          /* NULL when size is 0 */
 	uint64_t size;
+	int fd;                 /* kept to tell the size it shrank to; or -1 */
 	struct ivshmem_peer *pci;       /* --pci: the device, which maps it */
 };
+
+/* Copies go through a buffer of this size (a multiple of 16, so that dump
+ * lines stay whole). */
+#define COPY_CHUNK 65536u
 
 /* ---- help and options ------------------------------------------------------ */
 
@@ -204,6 +209,7 @@ static int shm_open_map(const struct ctl_opts *o, const char *fallback,
 	int fd = -1, status;
 
 	memset(m, 0, sizeof(*m));
+	m->fd = -1;
 	if (o->pci) {
 		const struct ivshmem_peer_config config = { 0 };
 		const struct ivshmem_peer_ops ops = { 0 };
@@ -215,6 +221,7 @@ static int shm_open_map(const struct ctl_opts *o, const char *fallback,
 		status = ctl_pci_open(o, m->pci);
 		if (status == CTL_EXIT_OK)
 			ivshmem_peer_get_shm(m->pci, (void **)&m->addr, &m->size);
+		ctl_guard_region(m->addr, (size_t)m->size);
 		return status;
 	}
 	status = ctl_conn_open(o, fallback, &c);
@@ -269,8 +276,13 @@ static int shm_open_map(const struct ctl_opts *o, const char *fallback,
 			m->addr = p;
 		}
 	}
-	close(fd);
-	m->size = status == CTL_EXIT_OK ? (uint64_t)size : 0;
+	if (status == CTL_EXIT_OK) {
+		m->fd = fd;
+		m->size = (uint64_t)size;
+		ctl_guard_region(m->addr, (size_t)m->size);
+	} else {
+		close(fd);
+	}
 	return status;
 }
 
@@ -280,8 +292,27 @@ static void shm_unmap(struct shm *m)
 		ivshmem_peer_free(m->pci);
 	else if (m->addr)
 		munmap(m->addr, (size_t)m->size);
+	if (m->fd >= 0)
+		close(m->fd);
+	ctl_guard_region(NULL, 0);
 	m->pci = NULL;
 	m->addr = NULL;
+	m->fd = -1;
+}
+
+/* A copy of length bytes at offset stopped after done: the shared memory
+ * shrank (another peer truncated it). Say so, and to what size. */
+static int shrank(const struct shm *m, const char *verb, uint64_t offset,
+		  uint64_t done, uint64_t length)
+{
+	struct stat st;
+	char now[48] = "";
+
+	if (m->fd >= 0 && fstat(m->fd, &st) == 0)
+		snprintf(now, sizeof(now), " to %jd bytes", (intmax_t)st.st_size);
+	ctl_error("the shared memory shrank%s while in use: another peer truncated it (ivshmem-server --memfd seals it against that); %" PRIu64 " of the %" PRIu64 " bytes at offset %" PRIu64 " were %s",
+		  now, done, length, offset, verb);
+	return CTL_EXIT_FAILURE;
 }
 
 /* Is [offset, offset + length) inside? Else say so. */
@@ -310,11 +341,6 @@ static int print_hex_json(const uint8_t *p, uint64_t offset, uint64_t length)
 	char *hex;
 	int r;
 
-	if (length > MAX_JSON_LENGTH) {
-		ctl_error("--json shows at most %u MiB, not %" PRIu64 " bytes: give a --length, or read without --json for the raw bytes",
-			  MAX_JSON_LENGTH >> 20, length);
-		return CTL_EXIT_FAILURE;
-	}
 	hex = g_malloc(2 * (size_t)length + 1);
 	for (uint64_t i = 0; i < length; i++) {
 		hex[2 * i] = digits[p[i] >> 4];
@@ -360,25 +386,68 @@ static void dump_line(const uint8_t *p, uint64_t offset, size_t n)
 	fwrite(line, 1, (size_t)len, stdout);
 }
 
-static void dump(const uint8_t *p, uint64_t offset, uint64_t length, bool all)
-{
-	bool starred = false;
+/* A dump shown a buffer at a time: the line before, for the '*' lines. */
+struct dumper {
+	bool all, starred, have_prev;
+	uint8_t prev[16];
+};
 
-	for (uint64_t i = 0; i < length && !ferror(stdout); i += 16) {
-		size_t n = length - i < 16 ? (size_t)(length - i) : 16;
+/* length bytes at offset, a multiple of 16 but for the last buffer. */
+static void dump(struct dumper *d, const uint8_t *p, uint64_t offset,
+		 size_t length)
+{
+	for (size_t i = 0; i < length && !ferror(stdout); i += 16) {
+		size_t n = length - i < 16 ? length - i : 16;
 
 		/* As hexdump: a whole line equal to the one before. */
-		if (!all && i > 0 && n == 16 &&
-		    memcmp(p + i, p + i - 16, 16) == 0) {
-			if (!starred)
+		if (!d->all && d->have_prev && n == 16 &&
+		    memcmp(p + i, d->prev, 16) == 0) {
+			if (!d->starred)
 				fputs("*\n", stdout);
-			starred = true;
+			d->starred = true;
 			continue;
 		}
-		starred = false;
+		d->starred = false;
 		dump_line(p + i, offset + i, n);
+		memcpy(d->prev, p + i, n);
+		d->have_prev = n == 16;
 	}
-	printf("%08" PRIx64 "\n", offset + length);
+}
+
+/* The range copied out of the shared memory: written raw or dumped, a
+ * buffer at a time, so that a region that shrinks stops the output where
+ * it did. */
+static int show_stream(const struct shm *m, bool as_dump, bool all,
+		       uint64_t offset, uint64_t length)
+{
+	struct dumper d = { .all = all };
+	uint8_t *buf = g_malloc(COPY_CHUNK);
+	uint64_t done = 0;
+	int status;
+
+	while (done < length && !ferror(stdout)) {
+		size_t n = length - done < COPY_CHUNK ?
+			   (size_t)(length - done) : COPY_CHUNK;
+		size_t got = ctl_guard_copy(buf, m->addr + offset + done, n,
+					    false);
+
+		if (as_dump)
+			dump(&d, buf, offset + done, got);
+		else
+			fwrite(buf, 1, got, stdout);
+		done += got;
+		if (got < n)
+			break;
+	}
+	g_free(buf);
+	if (done < length && !ferror(stdout)) {
+		fflush(stdout);
+		return shrank(m, "shown", offset, done, length);
+	}
+	if (as_dump)
+		printf("%08" PRIx64 "\n", offset + length);
+	status = ctl_stdout_status();
+	return status;
 }
 
 static int show(const char *command, void (*help)(void),
@@ -388,7 +457,6 @@ static int show(const char *command, void (*help)(void),
 	struct shm_opts s;
 	struct shm m;
 	uint64_t length;
-	const uint8_t *p;
 	int status = parse_options(command, longopts, help, g, argc, argv, &s);
 
 	if (status != CTL_EXIT_OK)
@@ -402,17 +470,24 @@ static int show(const char *command, void (*help)(void),
 		shm_unmap(&m);
 		return CTL_EXIT_FAILURE;
 	}
-	p = m.addr ? m.addr + s.offset : (const uint8_t *)"";
-	if (s.o.json) {
-		status = print_hex_json(p, s.offset, length);
+	if (s.o.json && length > MAX_JSON_LENGTH) {
+		ctl_error("--json shows at most %u MiB, not %" PRIu64 " bytes: give a --length, or read without --json for the raw bytes",
+			  MAX_JSON_LENGTH >> 20, length);
+		status = CTL_EXIT_FAILURE;
+	} else if (s.o.json) {
+		/* The length fits a size_t: it is at most MAX_JSON_LENGTH. */
+		uint8_t *buf = g_malloc(length ? (size_t)length : 1);
+		size_t got = length ? ctl_guard_copy(buf, m.addr + s.offset,
+						     (size_t)length, false) : 0;
+
+		if (got < length)
+			status = shrank(&m, "shown", s.offset, got, length);
+		else
+			status = print_hex_json(buf, s.offset, length);
+		g_free(buf);
 	} else {
-		if (command[0] == 'd') {
-			dump(p, s.offset, length, s.all);
-		} else {
-			/* fwrite takes a size_t; the mapping fits one. */
-			fwrite(p, 1, (size_t)length, stdout);
-		}
-		status = ctl_stdout_status();
+		status = show_stream(&m, command[0] == 'd', s.all, s.offset,
+				     length);
 	}
 	shm_unmap(&m);
 	return status;
@@ -508,8 +583,16 @@ int ctl_write_run(const struct ctl_global *g, int argc, char **argv)
 		status = CTL_EXIT_FAILURE;
 		goto out;
 	}
-	if (data->len)
-		memcpy(m.addr + s.offset, data->data, data->len);
+	if (data->len) {
+		size_t done = ctl_guard_copy(m.addr + s.offset, data->data,
+					     data->len, true);
+
+		if (done < data->len) {
+			status = shrank(&m, "written", s.offset, done,
+					data->len);
+			goto out;
+		}
+	}
 	if (s.o.json) {
 		JsonBuilder *b = json_builder_new();
 		JsonNode *n;

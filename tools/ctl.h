@@ -6,6 +6,7 @@
 #define IVSHMEM_CTL_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -131,6 +132,15 @@ int *ctl_peer_ids(struct ivshmem_peer *peer, unsigned *n);
  * always, the rest with verbose, as "ivshmem-ctl: MESSAGE" on stderr. */
 void ctl_log(bool verbose, int priority, const char *fmt, va_list ap)
 	G_GNUC_PRINTF(3, 0);
+
+/* ---- ctl-guard.c: shared memory that shrinks ---------------------------- */
+
+/* The mapped shared memory (one region; NULL forgets it). A SIGBUS in it
+ * outside ctl_guard_copy() says that it shrank and exits 1. */
+void ctl_guard_region(const void *addr, size_t size);
+/* memcpy() with the shared memory, in the region, at dst (to_shm) or src:
+ * the bytes copied before it turned out to have shrunk (len when all). */
+size_t ctl_guard_copy(void *dst, const void *src, size_t len, bool to_shm);
 
 /* ---- ctl-out.c: standard output ----------------------------------------- */
 
