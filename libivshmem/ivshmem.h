@@ -196,7 +196,10 @@ struct ivshmem_server_event {
 	gid_t gid;        /**< SO_PEERCRED gid, or (gid_t)-1 */
 	int reason;       /**< enum ivshmem_leave_reason for PEER_LEFT */
 	int error;        /**< positive errno where one applies, else 0 */
-	unsigned peers;   /**< connected peers after the event */
+	/** Connected peers after the event, as the events tell it: a peer
+	 * that failed during this dispatch, whose PEER_LEFT is still to
+	 * come, is counted until that event. */
+	unsigned peers;
 };
 
 /** Callbacks from the server side to its caller. */

@@ -86,7 +86,9 @@ static void srv_event(struct ivshmem_server *srv, int type, const struct peer *p
 		.gid = p ? p->cred.gid : (gid_t)-1,
 		.reason = reason,
 		.error = error,
-		.peers = srv->nlive,
+		/* As the events tell it: a peer marked dead whose leave
+		 * is still to be announced is counted until its leave. */
+		.peers = srv->nlive + srv->ndoomed,
 	};
 
 	if (srv->ops.event)

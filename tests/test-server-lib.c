@@ -33,6 +33,7 @@ struct loop {
 	int timer_ms;           /* -1: none */
 	unsigned joined, left, refused;
 	struct ivshmem_server_event last_refused;
+	unsigned left_peers[16];        /* ev->peers of the leaves, in order */
 	/* ops.authorize: what it answers each time, and what it was told */
 	const int *verdicts;
 	unsigned nverdicts, asked;
@@ -67,8 +68,11 @@ static void loop_event(void *user, const struct ivshmem_server_event *ev)
 
 	if (ev->type == IVSHMEM_EVENT_PEER_JOINED)
 		l->joined++;
-	else if (ev->type == IVSHMEM_EVENT_PEER_LEFT)
+	else if (ev->type == IVSHMEM_EVENT_PEER_LEFT) {
+		if (l->left < 16)
+			l->left_peers[l->left] = ev->peers;
 		l->left++;
+	}
 	else if (ev->type == IVSHMEM_EVENT_REFUSED) {
 		l->refused++;
 		l->last_refused = *ev;
@@ -337,6 +341,57 @@ START_TEST(peer_queries_and_ring)
 	ivshmem_server_free(srv);
 	for (int i = 0; i < N; i++)
 		tpeer_close(&p[i]);
+	unlink(path);
+	rmdir(dir);
+	free(l);
+}
+END_TEST
+
+/*
+ * Two peers close at once: the leave of the first, sent to the second,
+ * finds its socket closed, so the second fails while the first's leave is
+ * being announced. The count each leave reports is the one its stream of
+ * events gives: the second is still there after the first's leave (its
+ * own leave follows), as a control client's watch shows it.
+ */
+START_TEST(leave_counts_follow_the_stream)
+{
+	enum { N = 3 };
+	struct ivshmem_server_config cfg = { .vectors = 1 };
+	struct ivshmem_server *srv;
+	struct loop *l = calloc(1, sizeof(*l));
+	struct tpeer p[N];
+
+	l->timer_ms = -1;
+	snprintf(dir, sizeof(dir), "/tmp/ivshmem-lib-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	ck_assert_int_eq(ivshmem_socket_listen(path, &cfg.listen_fd), 0);
+	ck_assert_int_eq(ivshmem_shm_open(IVSHMEM_SHM_MEMFD, NULL, 1 << 16,
+					  &cfg.shm_fd, NULL), 0);
+	ck_assert_int_eq(ivshmem_server_new(&cfg, &loop_ops, l, &srv), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(tpeer_connect(&p[i], path, 1, false), 0);
+		pump(srv, l);
+		ck_assert_int_eq(tpeer_greet(&p[i], 2000), 0);
+	}
+	pump(srv, l);
+	tpeer_drain(&p[0], 50);
+	tpeer_drain(&p[1], 50);
+	ck_assert_uint_eq(l->joined, N);
+
+	tpeer_close(&p[0]);
+	tpeer_close(&p[1]);
+	pump(srv, l);
+	ck_assert_uint_eq(l->left, 2);
+	ck_assert_uint_eq(l->left_peers[0], 2);
+	ck_assert_uint_eq(l->left_peers[1], 1);
+	ck_assert_int_eq(ivshmem_server_get_peer_count(srv), 1);
+	tpeer_expect_leave(&p[2], 0);
+	tpeer_expect_leave(&p[2], 1);
+
+	ivshmem_server_free(srv);
+	tpeer_close(&p[2]);
 	unlink(path);
 	rmdir(dir);
 	free(l);
@@ -626,6 +681,7 @@ int main(void)
 	tcase_add_test(loop, mesh_over_poll);
 	tcase_add_test(loop, max_peers_refuses_cleanly);
 	tcase_add_test(loop, peer_queries_and_ring);
+	tcase_add_test(loop, leave_counts_follow_the_stream);
 	tcase_add_test(loop, authorize_refuses);
 	tcase_set_timeout(loop, 60);
 	suite_add_tcase(s, api);
