@@ -41,4 +41,4 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build tests/soak/churn server/ivshmem-server >&2
 exec build/tests/soak/churn --server build/server/ivshmem-server \
-	--connections "$connections" "${args[@]}"
+	--connections "$connections" --progress "${args[@]}"

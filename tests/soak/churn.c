@@ -100,6 +100,8 @@ static struct {
 	uint64_t seed;
 	bool verbose;
 	bool no_rss_bound;
+	bool progress;                 /* --progress: a line every tenth */
+	unsigned long next_progress;
 
 	char dir[64];
 	char sock[128];
@@ -985,6 +987,11 @@ static void churn(unsigned long total)
 				slot_work(s, false, now);
 		}
 		observers_check_alive();
+		if (g.progress && g.done >= g.next_progress) {
+			fprintf(stderr, "churn: %lu of %lu connections done\n",
+				g.done, g.connections);
+			g.next_progress += g.connections / 10;
+		}
 		if (now >= next_rss) {
 			sample_rss();
 			if (!server_alive())
@@ -1143,6 +1150,9 @@ static G_GNUC_NORETURN void usage(int status)
 	fprintf(status ? stderr : stdout,
 		"Usage: churn --server PATH [--connections N] "
 		"[--concurrency C] [--seed S] [--verbose] [--no-rss-bound]\n"
+		"       [--progress]\n"
+		"--progress: a line on stderr at every tenth of the "
+		"connections\n"
 		"--no-rss-bound: report the server's RSS but do not bound it "
 		"(for a sanitizer build, whose\nallocator keeps what is "
 		"freed in quarantine; its leak check runs at the server's "
@@ -1171,6 +1181,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "no-rss-bound", no_argument, NULL, 'R' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1195,6 +1206,7 @@ int main(int argc, char **argv)
 		case 's': g.seed = parse_num(optarg, "--seed"); break;
 		case 'v': g.verbose = true; break;
 		case 'R': g.no_rss_bound = true; break;
+		case 'P': g.progress = true; break;
 		case 'h': usage(0);
 		default: usage(2);
 		}
@@ -1211,6 +1223,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	g.rand = g_rand_new_with_seed((guint32)g.seed);
+	g.next_progress = MAX(g.connections / 10, 1UL);
 	g.slots = g_new0(struct slot, g.concurrency);
 	fd_self0 = count_fds(getpid());
 
