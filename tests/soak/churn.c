@@ -335,6 +335,12 @@ static void start_server(void)
 		dup2(lfd, 1);
 		if (lfd > 2)
 			close(lfd);
+		/* A fixed mmap threshold (glibc otherwise raises it as big
+		 * blocks are freed, and the queues of the peers that never
+		 * read then stay in the heap as holes): freed memory goes
+		 * back, so that RSS tracks what the server holds. */
+		setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536:"
+		       "glibc.malloc.trim_threshold=131072", 1);
 		execl(g.server, g.server, "-F", "-S", g.sock,
 		      "--control", g.ctl, "-M", g.shm_name, "-l", size,
 		      "-n", vec, (char *)NULL);
