@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -70,6 +71,7 @@ enum op {
 	OP_LEAVES,      /* their leaves */
 	OP_CHURN,       /* n times: ID value joins (one vector) and leaves */
 	OP_EXTRA,       /* n more vectors for ID value */
+	OP_ACK,         /* tell the test that the script got here */
 };
 
 struct step {
@@ -115,6 +117,9 @@ struct hcase {
 	unsigned joins, leaves; /* reported after ready */
 	uint64_t size;          /* shm size (0: SHM_SIZE) */
 	const char *ctl_read;   /* ivshmem-ctl: "read 0 16" answers this */
+	/* The receiver has only this many fds left once connected (the
+	 * script starts with OP_ACK, SYNC to let the test set the limit). */
+	unsigned nofile_free;
 };
 
 #define E(...) .end = END_ERROR, .err = (__VA_ARGS__)
@@ -308,6 +313,22 @@ static const struct hcase cases[] = {
 	    MSGF(0, F_EFD), SYNC, MSG(5000) },
 	  E(-ESRCH), .after_ready = true },
 
+	/* -- the receiver runs out of fds: its shortage, not the server's
+	 *    fault; what arrived is kept -- */
+	{ "no fd left for the 5th fd of the greeting",
+	  { { .op = OP_ACK }, SYNC, HEAD(0),
+	    { .op = OP_JOINS, .value = 1, .n = 8 }, MSGF(0, F_EFD) },
+	  E(-EMFILE), .nofile_free = 4, .held = 4 },
+
+	/* -- peers the greeting and the notices leave half-told -- */
+	{ "after ready, a peer with fewer vectors than the own count",
+	  { HEAD(0), MSGF(0, F_EFD), MSGF(0, F_EFD), SYNC, MSGF(5, F_EFD) },
+	  .end = END_READY, .vectors = 2, .own = 2, .peers = "5",
+	  .at_ready = "", .joins = 1, .held = 4 },
+	{ "a peer announced and gone within the greeting",
+	  { HEAD(1), MSGF(0, F_EFD), MSG(0), MSGF(1, F_EFD) },
+	  .end = END_READY, .id = 1, .held = 2 },
+
 	/* -- a server that goes silent -- */
 	{ "silent: never accepts", { { .op = OP_NOACCEPT } },
 	  .end = END_SILENT },
@@ -337,7 +358,6 @@ struct hs {
 struct cfds {
 	const char *dir;
 	int shm;
-	int efd;
 };
 
 static int make_fd(struct cfds *c, enum fdk k)
@@ -356,9 +376,7 @@ static int make_fd(struct cfds *c, enum fdk k)
 		}
 		return dup(c->shm);
 	case F_EFD:
-		if (c->efd < 0)
-			c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		return dup(c->efd);
+		return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	case F_PIPE:
 		if (pipe2(p, O_CLOEXEC) < 0)
 			_exit(11);
@@ -442,7 +460,7 @@ static bool wait_byte(int fd)
 }
 
 static void run_step(int sock, struct cfds *c, const struct step *st,
-		     int sync_r)
+		     int sync_r, int ack_w)
 {
 	int fds[16];
 
@@ -496,6 +514,9 @@ static void run_step(int sock, struct cfds *c, const struct step *st,
 		close(e);
 		break;
 	}
+	case OP_ACK:
+		(void)!write(ack_w, "a", 1);
+		break;
 	case OP_END:
 	case OP_NOACCEPT:
 		break;
@@ -510,11 +531,13 @@ static void run_step(int sock, struct cfds *c, const struct step *st,
 static void child_main(const struct hcase *hc, const char *dir, int ls,
 		       int sync_r, int ack_w)
 {
-	struct cfds c = { .dir = dir, .shm = -1, .efd = -1 };
+	struct cfds c = { .dir = dir, .shm = -1 };
 	struct pollfd p = { .fd = ls, .events = POLLIN };
 	int sock = -1;
 	bool closed = false;
 
+	/* The receiver may be gone before the script ends. */
+	signal(SIGPIPE, SIG_IGN);
 	if (hc->s[0].op != OP_NOACCEPT) {
 		if (poll(&p, 1, 30000) != 1)
 			_exit(2);
@@ -524,7 +547,7 @@ static void child_main(const struct hcase *hc, const char *dir, int ls,
 	}
 	for (const struct step *st = hc->s;
 	     st < hc->s + G_N_ELEMENTS(hc->s) && st->op != OP_END; st++) {
-		run_step(sock, &c, st, sync_r);
+		run_step(sock, &c, st, sync_r, ack_w);
 		if (st->op == OP_CLOSE)
 			closed = true;
 	}
@@ -566,6 +589,26 @@ static void hs_sync(struct hs *h)
 	ck_assert_int_eq(write(h->sync_w, "s", 1), 1);
 }
 
+/* The script says it got to its OP_ACK. */
+static void hs_wait_ack(struct hs *h)
+{
+	ck_assert_msg(wait_byte(h->ack_r), "the script did not get there");
+}
+
+/* Leave pid (0: this process) only nfree free fds; the old limit. */
+static struct rlimit fd_room(pid_t pid, unsigned nfree)
+{
+	struct rlimit old, lim;
+
+	ck_assert_int_eq(prlimit(pid, RLIMIT_NOFILE, NULL, &old), 0);
+	lim = old;
+	/* Its scan of /proc/self/fd holds the lowest free fd itself. */
+	lim.rlim_cur = proc_fd_limit_leaving(pid ? pid : getpid(),
+					     pid ? nfree : nfree - 1);
+	ck_assert_int_eq(prlimit(pid, RLIMIT_NOFILE, &lim, NULL), 0);
+	return old;
+}
+
 /* Has the script played to its end? */
 static bool hs_done(struct hs *h)
 {
@@ -581,8 +624,8 @@ static void hs_finish(struct hs *h)
 	int st;
 
 	close(h->sync_w);
-	close(h->ack_r);
 	st = proc_wait_exit(h->pid, TWAIT_MS);
+	close(h->ack_r);
 	ck_assert_msg(st == 0, "the scripted server exited with %d", st);
 	unlink(h->path);
 	ck_assert_int_eq(rmdir(h->dir), 0);
@@ -643,9 +686,12 @@ static void c_joined(void *user, struct ivshmem_peer *p, int id, unsigned v)
 
 static void c_left(void *user, struct ivshmem_peer *p, int id)
 {
+	struct counts *c = user;
+
 	(void)p;
 	(void)id;
-	((struct counts *)user)->leaves++;
+	if (c->ready)
+		c->leaves++;
 }
 
 static void c_disconnected(void *user, struct ivshmem_peer *p, int error)
@@ -756,7 +802,17 @@ static void lib_case(const struct hcase *hc)
 		ck_assert_int_eq(count_open_fds(), n1 + (int)hc->held);
 		break;
 	case END_ERROR:
-		r = ivshmem_peer_wait_ready(peer, TWAIT_MS);
+		if (hc->nofile_free) {
+			struct rlimit old;
+
+			hs_wait_ack(&h);
+			old = fd_room(0, hc->nofile_free);
+			hs_sync(&h);
+			r = ivshmem_peer_wait_ready(peer, TWAIT_MS);
+			ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+		} else {
+			r = ivshmem_peer_wait_ready(peer, TWAIT_MS);
+		}
 		if (hc->after_ready) {
 			ck_assert_msg(r == 0, "not ready: %d (%s)", r,
 				      ivshmem_peer_get_error(peer));
@@ -894,6 +950,11 @@ static void ctl_case(const struct hcase *hc)
 			"ivshmem-ctl: disconnected from %s: %s\n", h.path,
 			sentence_of(hc));
 
+		if (hc->nofile_free) {
+			hs_wait_ack(&h);
+			fd_room(a.pid, hc->nofile_free);
+			hs_sync(&h);
+		}
 		if (hc->after_ready) {
 			EXPECT_PREFIX(&a, "ready id=");
 			hs_sync(&h);
@@ -930,7 +991,8 @@ static void ctl_case(const struct hcase *hc)
 		for (bool sent = false;;) {
 			ck_assert_msg(now_seconds() < end,
 				      "the script did not finish");
-			if (!sent && hs_done(&h)) {
+			if (!sent && joins >= hc->joins &&
+			    leaves >= hc->leaves && hs_done(&h)) {
 				proc_send(&a, "peers");
 				sent = true;
 			}
