@@ -39,6 +39,9 @@
 
 #define SHM_SIZE 65536
 #define SEALED_SIZE 4096
+#define ODD_SIZE 100
+#define HUGE_SIZE (1ull << 40)
+#define VAST_SIZE (1ull << 50)
 
 /* ---- the script language ---------------------------------------------- */
 
@@ -55,6 +58,9 @@ enum fdk {
 	F_SEALED,       /* a memfd of SEALED_SIZE sealed against writing */
 	F_EMPTY,        /* a memfd of 0 bytes */
 	F_NULL,         /* /dev/null */
+	F_ODD,          /* a memfd of ODD_SIZE bytes, not a page multiple */
+	F_HUGE,         /* a sparse memfd of HUGE_SIZE */
+	F_VAST,         /* a sparse memfd of VAST_SIZE: no room to map it */
 };
 
 enum op {
@@ -220,6 +226,16 @@ static const struct hcase cases[] = {
 	{ "shm: 0 bytes", { MSG(0), MSG(0), MSGF(-1, F_EMPTY) }, E(-EFBIG),
 	  .sentence = "The server's shared memory is 0 bytes: empty, or too "
 	  "large to map" },
+	{ "shm: 100 bytes works", { MSG(0), MSG(0), MSGF(-1, F_ODD),
+	  MSGF(0, F_EFD) }, .end = END_READY, .held = 2, .size = ODD_SIZE,
+	  .ctl_read = "data offset=0 hex=00000000000000000000000000000000" },
+	{ "shm: 1 TiB, sparse, works", { MSG(0), MSG(0), MSGF(-1, F_HUGE),
+	  MSGF(0, F_EFD) }, .end = END_READY, .held = 2, .size = HUGE_SIZE,
+	  .ctl_read = "data offset=0 hex=00000000000000000000000000000000" },
+	{ "shm: 1 PiB, more than the address space",
+	  { MSG(0), MSG(0), MSGF(-1, F_VAST) }, E(-ENOMEM),
+	  .sentence = "Mapping the server's shared memory (1125899906842624 "
+	  "bytes) read-write failed: Cannot allocate memory" },
 	{ "shm: a regular file works",
 	  { MSG(0), MSG(0), MSGF(-1, F_FILE), MSGF(0, F_EFD) },
 	  .end = END_READY, .held = 2 },
@@ -412,6 +428,15 @@ static int make_fd(struct cfds *c, enum fdk k)
 		return memfd_create("hostile-empty", MFD_CLOEXEC);
 	case F_NULL:
 		return open("/dev/null", O_RDWR | O_CLOEXEC);
+	case F_ODD:
+	case F_HUGE:
+	case F_VAST:
+		fd = memfd_create("hostile-size", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, k == F_ODD ? ODD_SIZE :
+				       k == F_HUGE ? (off_t)HUGE_SIZE :
+				       (off_t)VAST_SIZE) < 0)
+			_exit(15);
+		return fd;
 	}
 	return -1;
 }
