@@ -253,7 +253,7 @@ static const struct hcase cases[] = {
 	{ "vector: the shm", { HEAD(0), MSGF(0, F_SHM) }, E(-EBADFD) },
 	{ "vector: a pipe after ready",
 	  { GREET(0), SYNC, MSGF(1, F_EFD), MSGF(2, F_PIPE) }, E(-EBADFD),
-	  .after_ready = true },
+	  .after_ready = true, .joins = 1 },
 
 	/* -- sizes that change after mapping -- */
 	{ "shm shrinks to 0 after ready", { GREET(0), SYNC,
@@ -295,7 +295,7 @@ static const struct hcase cases[] = {
 	{ "leave of the own ID", { GREET(3), SYNC, MSG(3) }, E(-EIDRM),
 	  .after_ready = true },
 	{ "a leave twice", { GREET(0), SYNC, MSGF(1, F_EFD), MSG(1), MSG(1) },
-	  E(-ESRCH), .after_ready = true },
+	  E(-ESRCH), .after_ready = true, .joins = 1 },
 	{ "a peer announced twice",
 	  { HEAD(0), MSGF(3, F_EFD), MSGF(4, F_EFD), MSGF(3, F_EFD),
 	    MSGF(0, F_EFD) },
@@ -334,7 +334,7 @@ static const struct hcase cases[] = {
 	{ "no fd left for the 5th fd of the greeting",
 	  { { .op = OP_ACK }, SYNC, HEAD(0),
 	    { .op = OP_JOINS, .value = 1, .n = 8 }, MSGF(0, F_EFD) },
-	  E(-EMFILE), .nofile_free = 4, .held = 4 },
+	  E(-EMFILE), .nofile_free = 4, .held = 4, .peers = "1-3" },
 
 	/* -- peers the greeting and the notices leave half-told -- */
 	{ "after ready, a peer with fewer vectors than the own count",
@@ -856,6 +856,14 @@ static void lib_case(const struct hcase *hc)
 		ck_assert(cnt.ready == hc->after_ready);
 		ck_assert_int_eq(ivshmem_peer_dispatch(peer), 0);
 		ck_assert_int_eq(ivshmem_peer_wait_ready(peer, 0), -ENOTCONN);
+		/* Who is known is who was reported. */
+		{
+			g_autofree char *got = lib_peers(peer);
+			g_autofree char *want = peer_list(hc->peers);
+
+			ck_assert_str_eq(got, want);
+			ck_assert_uint_eq(cnt.joins, hc->joins);
+		}
 		/* Nothing of the stream is kept after a violation; after
 		 * the server went away, what it sent stays usable. */
 		ck_assert_int_eq(count_open_fds(), n1 + (int)hc->held);
@@ -984,14 +992,17 @@ static void ctl_case(const struct hcase *hc)
 			EXPECT_PREFIX(&a, "ready id=");
 			hs_sync(&h);
 		}
-		/* Joins and leaves before the violation come first. */
+		unsigned joins = 0;
+
+		/* Joins and leaves before the end come first. */
 		while ((l = proc_next(&a, TWAIT_MS)) &&
 		       (g_str_has_prefix(l, "join ") ||
 			g_str_has_prefix(l, "leave ")))
-			;
+			joins += l[0] == 'j';
 		ck_assert_msg(l && strcmp(l, line) == 0,
 			      "want '%s', got '%s' (stderr: %s)", line,
 			      l ? l : "(nothing)", proc_stderr(&a));
+		ck_assert_uint_eq(joins, hc->joins);
 		EXPECT_EXIT(&a, 1);
 		ck_assert_str_eq(proc_stderr(&a), err);
 		ck_assert_str_eq(proc_stdout_rest(&a), "");
