@@ -79,11 +79,12 @@ enum op {
 	OP_CHURN,       /* n times: ID value joins (one vector) and leaves */
 	OP_EXTRA,       /* n more vectors for ID value */
 	OP_ACK,         /* tell the test that the script got here */
+	OP_PAIR,        /* value and value2 in one sendmsg, with the fds */
 };
 
 struct step {
 	enum op op;
-	int64_t value;
+	int64_t value, value2;
 	enum fdk fd[16];
 	unsigned nfd;
 	unsigned len;
@@ -166,6 +167,24 @@ static const struct hcase cases[] = {
 	    { .op = OP_SPLIT, .value = -1, .fd = { F_SHM }, .nfd = 1 },
 	    { .op = OP_SPLIT, .value = 6, .fd = { F_EFD }, .nfd = 1 } },
 	  .end = END_READY, .id = 6, .held = 2 },
+	{ "the shm fd on the last byte of its message",
+	  { MSG(0), MSG(0), { .op = OP_PART, .value = -1, .len = 7 },
+	    { .op = OP_REST, .value = -1, .len = 7, .fd = { F_SHM },
+	      .nfd = 1 }, MSGF(0, F_EFD) },
+	  .end = END_READY, .held = 2 },
+	/* ivshmem-protocol(7) rule 3: one fd per message, each in its own
+	 * sendmsg; a batch gives every fd to its first message. */
+	{ "ID and shm in one write, the fd meant for the shm",
+	  { MSG(0), { .op = OP_PAIR, .value = 0, .value2 = -1,
+		      .fd = { F_SHM }, .nfd = 1 } }, E(-EBADR) },
+	{ "shm and own vector in one write with both fds",
+	  { MSG(0), MSG(0), { .op = OP_PAIR, .value = -1, .value2 = 0,
+			      .fd = { F_SHM, F_EFD }, .nfd = 2 } },
+	  E(-EBADMSG) },
+	{ "two leaves in one write after ready",
+	  { GREET(0), SYNC, MSGF(1, F_EFD), MSGF(2, F_EFD),
+	    { .op = OP_PAIR, .value = 1, .value2 = 2 } },
+	  .end = END_READY, .joins = 2, .leaves = 2, .held = 2 },
 	{ "an fd on each half of one message",
 	  { MSG(0), MSG(0),
 	    { .op = OP_PART, .value = -1, .len = 4, .fd = { F_SHM },
@@ -485,6 +504,35 @@ static void send_part(int sock, int64_t value, unsigned from, unsigned to,
 	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
 }
 
+/* Two messages in one sendmsg of 16 bytes, with the fds. */
+static void send_pair(int sock, int64_t v1, int64_t v2, const int *fds,
+		      unsigned nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t b[2 * IVSHMEM_MSG_SIZE];
+	struct iovec iov = { .iov_base = b, .iov_len = sizeof(b) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	ivshmem_msg_encode(v1, b);
+	ivshmem_msg_encode(v2, b + IVSHMEM_MSG_SIZE);
+	memset(&ctl, 0, sizeof(ctl));
+	if (nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
 static void send_one(int sock, int64_t value, int fd)
 {
 	send_part(sock, value, 0, IVSHMEM_MSG_SIZE, &fd, fd >= 0);
@@ -556,6 +604,9 @@ static void run_step(int sock, struct cfds *c, const struct step *st,
 	}
 	case OP_ACK:
 		(void)!write(ack_w, "a", 1);
+		break;
+	case OP_PAIR:
+		send_pair(sock, st->value, st->value2, fds, st->nfd);
 		break;
 	case OP_END:
 	case OP_NOACCEPT:
