@@ -583,14 +583,19 @@ static int take_msg(struct ivshmem_peer *p, int64_t value, int fd)
 
 /*
  * The stream paused in the middle of the own vectors, the last block of
- * the greeting (a known count completes it at once in take_vector). Wait
- * for quiet before taking it as complete; an end of the stream is final.
+ * the greeting (a known count completes it at once in take_vector), or,
+ * after ready, of another peer's. Wait for quiet before taking it as
+ * complete; an end of the stream is final: the peer the server told of is
+ * announced (its eventfds stay in the table, and ring reaches it) before
+ * the connection is reported gone.
  */
 static void stream_paused(struct ivshmem_peer *p, bool ended)
 {
-	if (other_block_open(p) && !ended) {
-		/* Announced once the stream stays quiet. */
-		timer_arm(p, QUIET_SHORT_MS);
+	if (other_block_open(p)) {
+		if (ended)
+			block_finish(p);
+		else    /* announced once the stream stays quiet */
+			timer_arm(p, QUIET_SHORT_MS);
 		return;
 	}
 	if (!own_block_open(p))
