@@ -172,9 +172,11 @@ enum ivshmem_server_event_type {
 	 * returned. */
 	IVSHMEM_EVENT_REFUSED = 3,
 	/** Out of fds (error says which errno): accepting is paused until a
-	 * peer leaves or a retry on the timer succeeds. */
+	 * peer leaves or a retry on the timer succeeds. Once when the
+	 * shortage starts, not once per retry. */
 	IVSHMEM_EVENT_ACCEPT_PAUSED = 4,
-	/** Accepting resumed after a pause. */
+	/** The shortage is over: every waiting connection was accepted
+	 * (once for each ACCEPT_PAUSED). */
 	IVSHMEM_EVENT_ACCEPT_RESUMED = 5,
 };
 

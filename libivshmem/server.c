@@ -48,7 +48,9 @@ struct ivshmem_server {
 	unsigned queue_limit;
 	int listen_fd;
 	bool accept_paused;
-	bool accept_retrying;   /* a timer retry: pausing again is not news */
+	/* Out of fds since the last ACCEPT_PAUSED event: pausing again is
+	 * not news, and ACCEPT_RESUMED waits until accepting works. */
+	bool accept_short;
 	struct ivshmem_fdref *shm;
 	struct ivshmem_table table;
 
@@ -182,18 +184,35 @@ static void accept_pause(struct ivshmem_server *srv, int err)
 	srv->ops.watch(srv->user, srv->listen_fd, 0);
 	if (srv->ops.timer)
 		srv->ops.timer(srv->user, ACCEPT_RETRY_MS);
-	if (!srv->accept_retrying)
+	if (!srv->accept_short) {
+		srv->accept_short = true;
 		srv_event(srv, IVSHMEM_EVENT_ACCEPT_PAUSED, NULL, 0, err);
+	}
 }
 
+/* fds were freed: try accepting again, from the loop (at once, on the
+ * timer). The shortage is over only once an accept works. */
 static void accept_resume(struct ivshmem_server *srv)
 {
 	if (!srv->accept_paused)
 		return;
+	if (srv->ops.timer) {
+		srv->ops.timer(srv->user, 0);
+		return;
+	}
 	srv->accept_paused = false;
 	srv->ops.watch(srv->user, srv->listen_fd, POLLIN);
-	if (srv->ops.timer)
-		srv->ops.timer(srv->user, -1);
+}
+
+/* Every waiting connection was accepted without running out (the
+ * backlog is empty): a shortage is over. Not before: while the
+ * connections that waited come in, fds may run short again, and that is
+ * the same shortage. */
+static void accept_ok(struct ivshmem_server *srv)
+{
+	if (!srv->accept_short)
+		return;
+	srv->accept_short = false;
 	srv_event(srv, IVSHMEM_EVENT_ACCEPT_RESUMED, NULL, 0, 0);
 }
 
@@ -420,6 +439,7 @@ static void do_accept(struct ivshmem_server *srv)
 			case EPROTO:
 				continue;
 			case EAGAIN:
+				accept_ok(srv);
 				return;
 			case EMFILE:
 			case ENFILE:
@@ -489,12 +509,8 @@ int ivshmem_server_timeout(struct ivshmem_server *srv)
 	if (srv->accept_paused) {
 		/* Try again; accept_pause() re-arms if still out of fds. */
 		srv->accept_paused = false;
-		srv->accept_retrying = true;
 		srv->ops.watch(srv->user, srv->listen_fd, POLLIN);
 		do_accept(srv);
-		srv->accept_retrying = false;
-		if (!srv->accept_paused)
-			srv_event(srv, IVSHMEM_EVENT_ACCEPT_RESUMED, NULL, 0, 0);
 	}
 	return 0;
 }

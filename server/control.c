@@ -832,15 +832,12 @@ static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		client_send_failed(c, r);
 	if (!c->dead && c->queued <= BACKPRESSURE_BYTES)
 		client_input(c);
-	if (!c->dead && c->eof) {
+	if (!c->dead && c->eof && c->in_len > 0) {
 		/* An unterminated last line is a request too. */
-		if (!c->discarding && c->in_len > 0)
+		if (!c->discarding)
 			handle_line(c, c->in, c->in_len);
 		c->in_len = 0;
-		if (!c->dead) {
-			client_flush(c);
-			client_close(c);
-		}
+		c->discarding = false;
 	}
 	/*
 	 * Send what is ready. When that makes room, answer the lines that
@@ -858,6 +855,10 @@ static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		handle_input(c);
 	}
+	/* It closed its side: it goes once every reply has been sent, and
+	 * is called again while some wait (for writing only). */
+	if (!c->dead && c->eof && c->queued == 0)
+		client_close(c);
 	client_update(c);
 	leave(ctl);
 }

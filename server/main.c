@@ -200,7 +200,7 @@ static void lib_event(void *user, const struct ivshmem_server_event *ev)
 			  g_strerror(ev->error));
 		break;
 	case IVSHMEM_EVENT_ACCEPT_RESUMED:
-		g_info("accepting new peers again");
+		g_message("accepting new peers again");
 		break;
 	}
 	control_event(st->ctl, ev);
