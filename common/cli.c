@@ -60,8 +60,10 @@ static char *bounds(uint64_t min, uint64_t max)
 /*
  * The digits of s (up to end, or its end when end is NULL) as a NUMBER:
  * 0 with *out set, -EINVAL or -ERANGE (above UINT64_MAX). GLib takes no
- * 0x for base 16 and no sign or space for either base; the digits are
- * copied because it wants the number to end the string.
+ * 0x for base 16; the digits are copied because it wants the number to
+ * end the string. Its own check refuses a sign and the spaces
+ * g_ascii_isspace() knows, but not a vertical tab, which strtoull then
+ * skips: every character must be a digit of the base.
  */
 static int number(const char *s, const char *end, uint64_t *out)
 {
@@ -75,6 +77,9 @@ static int number(const char *s, const char *end, uint64_t *out)
 		s += 2;
 	}
 	digits = end ? g_strndup(s, (gsize)(end - s)) : g_strdup(s);
+	for (const char *p = digits; *p; p++)
+		if (base == 16 ? !g_ascii_isxdigit(*p) : !g_ascii_isdigit(*p))
+			return -EINVAL;
 	if (!g_ascii_string_to_unsigned(digits, base, 0, G_MAXUINT64, &v,
 					&err))
 		return g_error_matches(err, G_NUMBER_PARSER_ERROR,
