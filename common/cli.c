@@ -14,14 +14,34 @@
 
 #define NUMBER_HINT "(decimal, or hexadecimal with 0x)"
 
-/* Quoted input is cut: a sentence must stay one line. */
+/* Quoted input is cut, and its control characters are escaped (\n,
+ * \x01): a sentence must stay one line. Other bytes are kept as they
+ * are, UTF-8 included. */
 static char *shown(const char *s)
 {
-	const int max = 40;
+	const size_t max = 40;
+	GString *out = g_string_new(NULL);
+	size_t i;
 
-	if (strlen(s) <= (size_t)max)
-		return g_strdup(s);
-	return g_strdup_printf("%.*s...", max, s);
+	for (i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '\n': g_string_append(out, "\\n"); break;
+		case '\r': g_string_append(out, "\\r"); break;
+		case '\t': g_string_append(out, "\\t"); break;
+		case '\v': g_string_append(out, "\\v"); break;
+		case '\f': g_string_append(out, "\\f"); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				g_string_append_printf(out, "\\x%02x", c);
+			else
+				g_string_append_c(out, (char)c);
+		}
+	}
+	if (s[i])
+		g_string_append(out, "...");
+	return g_string_free(out, FALSE);
 }
 
 static void set_error(char **error, const char *what, const char *s,
