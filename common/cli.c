@@ -14,14 +14,34 @@
 
 #define NUMBER_HINT "(decimal, or hexadecimal with 0x)"
 
-/* Quoted input is cut: a sentence must stay one line. */
+/* Quoted input is cut, and its control characters are escaped (\n,
+ * \x01): a sentence must stay one line. Other bytes are kept as they
+ * are, UTF-8 included. */
 static char *shown(const char *s)
 {
-	const int max = 40;
+	const size_t max = 40;
+	GString *out = g_string_new(NULL);
+	size_t i;
 
-	if (strlen(s) <= (size_t)max)
-		return g_strdup(s);
-	return g_strdup_printf("%.*s...", max, s);
+	for (i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '\n': g_string_append(out, "\\n"); break;
+		case '\r': g_string_append(out, "\\r"); break;
+		case '\t': g_string_append(out, "\\t"); break;
+		case '\v': g_string_append(out, "\\v"); break;
+		case '\f': g_string_append(out, "\\f"); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				g_string_append_printf(out, "\\x%02x", c);
+			else
+				g_string_append_c(out, (char)c);
+		}
+	}
+	if (s[i])
+		g_string_append(out, "...");
+	return g_string_free(out, FALSE);
 }
 
 static void set_error(char **error, const char *what, const char *s,
@@ -60,8 +80,10 @@ static char *bounds(uint64_t min, uint64_t max)
 /*
  * The digits of s (up to end, or its end when end is NULL) as a NUMBER:
  * 0 with *out set, -EINVAL or -ERANGE (above UINT64_MAX). GLib takes no
- * 0x for base 16 and no sign or space for either base; the digits are
- * copied because it wants the number to end the string.
+ * 0x for base 16; the digits are copied because it wants the number to
+ * end the string. Its own check refuses a sign and the spaces
+ * g_ascii_isspace() knows, but not a vertical tab, which strtoull then
+ * skips: every character must be a digit of the base.
  */
 static int number(const char *s, const char *end, uint64_t *out)
 {
@@ -75,6 +97,9 @@ static int number(const char *s, const char *end, uint64_t *out)
 		s += 2;
 	}
 	digits = end ? g_strndup(s, (gsize)(end - s)) : g_strdup(s);
+	for (const char *p = digits; *p; p++)
+		if (base == 16 ? !g_ascii_isxdigit(*p) : !g_ascii_isdigit(*p))
+			return -EINVAL;
 	if (!g_ascii_string_to_unsigned(digits, base, 0, G_MAXUINT64, &v,
 					&err))
 		return g_error_matches(err, G_NUMBER_PARSER_ERROR,

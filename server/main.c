@@ -138,6 +138,9 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 }
 
 static void lib_log(void *user, int prio, const char *fmt, va_list ap)
+	IVSHMEM_PRINTF(3, 0);
+
+static void lib_log(void *user, int prio, const char *fmt, va_list ap)
 {
 	char *msg = g_strdup_vprintf(fmt, ap);
 

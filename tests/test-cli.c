@@ -96,6 +96,8 @@ static const struct size_case size_cases[] = {
 	{ "4KK", -EINVAL, 0 },
 	{ "4 K", -EINVAL, 0 },
 	{ " 4K", -EINVAL, 0 },
+	{ "\v4K", -EINVAL, 0 },
+	{ "0x\v4", -EINVAL, 0 },
 	{ "4K ", -EINVAL, 0 },
 	{ "-1", -EINVAL, 0 },
 	{ "+1", -EINVAL, 0 },
@@ -137,6 +139,16 @@ static const struct num_case num_cases[] = {
 	{ "+1", -EINVAL, 0 },
 	{ " 1", -EINVAL, 0 },
 	{ "1 ", -EINVAL, 0 },
+	/* Whitespace strtoull would skip, also after 0x. */
+	{ "\v1", -EINVAL, 0 },
+	{ "\t1", -EINVAL, 0 },
+	{ "\n1", -EINVAL, 0 },
+	{ "\f1", -EINVAL, 0 },
+	{ "\r1", -EINVAL, 0 },
+	{ "0x\v1", -EINVAL, 0 },
+	{ "0x 1", -EINVAL, 0 },
+	{ "0x-1", -EINVAL, 0 },
+	{ "0x0x1", -EINVAL, 0 },
 	{ "1.0", -EINVAL, 0 },
 	{ "1k", -EINVAL, 0 },
 	{ "0x", -EINVAL, 0 },
@@ -215,10 +227,22 @@ START_TEST(test_sizes)
 			ck_assert_ptr_null(error);
 		} else {
 			/* One line that quotes the input. */
+			const char *q;
+
 			ck_assert_uint_eq(v, 12345);
-			ck_assert_msg(g_str_has_prefix(error, head), "%s",
-				      error);
-			ck_assert_msg(!strchr(error, '\n'), "%s", error);
+			/* Control characters are shown escaped (see
+			 * test_sentence_one_line). */
+			for (q = c->in; *q && !g_ascii_iscntrl(*q); q++)
+				;
+			if (!*q)
+				ck_assert_msg(g_str_has_prefix(error, head),
+					      "%s", error);
+			else
+				ck_assert_msg(g_str_has_prefix(error,
+					      "invalid size '"), "%s", error);
+			for (q = error; *q; q++)
+				ck_assert_msg(!g_ascii_iscntrl(*q), "%s",
+					      error);
 		}
 	}
 }
@@ -249,6 +273,32 @@ START_TEST(test_size_sentences)
 		      "%s", e);
 	/* NULL error: no sentence wanted. */
 	ck_assert_int_eq(cli_parse_size("size", "x", 0, 1, &v, NULL), -EINVAL);
+}
+END_TEST
+
+/* Control characters in the input are shown escaped: the sentence stays
+ * one line, and a vertical tab shows where it was refused. */
+START_TEST(test_sentence_one_line)
+{
+	g_autofree char *a = NULL, *b = NULL, *c = NULL;
+	uint64_t v;
+	double d;
+
+	ck_assert_int_eq(cli_parse_size("size", "4M\n", 0, UINT64_MAX, &v,
+					&a), -EINVAL);
+	ck_assert_msg(g_str_has_prefix(a, "invalid size '4M\\n': "), "%s", a);
+	ck_assert_int_eq(cli_parse_u64("count", "\v1\r\t\x01\x7f", 0,
+				       UINT64_MAX, &v, &b), -EINVAL);
+	ck_assert_msg(g_str_has_prefix(b, "invalid count '\\v1\\r\\t\\x01\\x7f': "),
+		      "%s", b);
+	ck_assert_int_eq(cli_parse_seconds("timeout", "5\ns", &d, &c),
+			 -EINVAL);
+	ck_assert_msg(g_str_has_prefix(c, "invalid timeout '5\\ns': "), "%s", c);
+	/* Non-ASCII UTF-8 is shown as it is. */
+	g_clear_pointer(&a, g_free);
+	ck_assert_int_eq(cli_parse_size("size", "4\xc3\xa9", 0, UINT64_MAX,
+					&v, &a), -EINVAL);
+	ck_assert_msg(g_str_has_prefix(a, "invalid size '4\xc3\xa9': "), "%s", a);
 }
 END_TEST
 
@@ -740,6 +790,7 @@ static Suite *cli_suite(void)
 
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_size_sentences);
+	tcase_add_test(tc, test_sentence_one_line);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_number_sentences);
 	tcase_add_test(tc, test_seconds);

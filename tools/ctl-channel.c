@@ -180,6 +180,9 @@ static int parse_options(const struct ctl_global *g, int argc, char **argv,
 static bool verbose_log;
 
 static void on_log(void *user, int priority, const char *fmt, va_list ap)
+	IVSHMEM_PRINTF(3, 0);
+
+static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	(void)user;
 	ctl_log(verbose_log, priority, fmt, ap);

@@ -110,6 +110,9 @@ static void on_disconnected(void *user, struct ivshmem_peer *peer, int error)
 }
 
 static void on_log(void *user, int priority, const char *fmt, va_list ap)
+	IVSHMEM_PRINTF(3, 0);
+
+static void on_log(void *user, int priority, const char *fmt, va_list ap)
 {
 	struct ctl_conn *c = user;
 

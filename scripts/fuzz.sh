@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The libFuzzer targets of tests/fuzz/ (clang, -Dfuzz=enabled), built with
+# AddressSanitizer and UndefinedBehaviorSanitizer in build-fuzz/.
+#
+#   scripts/fuzz.sh build
+#       install clang and libFuzzer if missing (Debian 12), set up and
+#       build build-fuzz/
+#   scripts/fuzz.sh run [--time SECONDS] [TARGET...]
+#       run each target (default: all) for SECONDS (default 60) from a
+#       copy of its seed corpus in build-fuzz/corpus/TARGET/, where the
+#       inputs it finds go (the tree's corpus is not touched); crashes go
+#       to build-fuzz/artifacts/; prints executions and exec/s
+#   scripts/fuzz.sh ci
+#       build, then run each target for 20 s (what .ci/run does)
+#   scripts/fuzz.sh coverage TARGET...
+#       build a source-coverage build (build-fuzz-cov/, no sanitizers),
+#       run the target's corpus (build-fuzz/corpus/TARGET/ when a run
+#       made one, else the seeds) through it and report the line
+#       coverage of the files that target drives
+#
+# The targets use memfds and abstract socket addresses: they leave
+# nothing in /dev/shm or /tmp.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+targets=(fuzz-cli fuzz-device-core fuzz-peer-stream fuzz-server-input
+	 fuzz-control fuzz-channel)
+packages=(clang llvm libclang-rt-14-dev meson ninja-build pkg-config
+	  libglib2.0-dev libev-dev libjson-glib-dev)
+
+# The source files each target drives, for its coverage report.
+target_files() {
+	case "$1" in
+	fuzz-cli) echo common/cli.c ;;
+	fuzz-device-core) echo device-core/ivshmem-flat.c ;;
+	fuzz-peer-stream) echo libivshmem/peer.c libivshmem/wire.c ;;
+	fuzz-server-input) echo libivshmem/server.c libivshmem/wire.c libivshmem/table.c ;;
+	fuzz-control) echo server/control.c common/json-line.c ;;
+	fuzz-channel) echo libivshmem/ivchan.c ;;
+	*) echo "unknown target $1 (the targets: ${targets[*]})" >&2; exit 2 ;;
+	esac
+}
+
+install_missing() {
+	local missing=()
+
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "Installing: ${missing[*]}" >&2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "error: these packages are missing and installing them needs root: run as root, or: sudo apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() {
+	install_missing
+	if [ ! -f build-fuzz/build.ninja ]; then
+		CC=clang meson setup build-fuzz -Dwerror=true -Dfuzz=enabled \
+			-Db_sanitize=address,undefined -Db_lundef=false \
+			-Dtests=disabled
+	fi
+	ninja -C build-fuzz -j2
+}
+
+# GLib's slice allocator would hide leaks; a finding aborts with a report.
+export G_SLICE=always-malloc
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+
+# run_one TARGET SECONDS: 0, or 1 when the target found something.
+run_one() {
+	local t=$1 secs=$2 log rc=0 execs rate
+	local corpus=build-fuzz/corpus/$t
+
+	mkdir -p "$corpus" build-fuzz/artifacts
+	cp -n tests/fuzz/corpus/"$t"/* "$corpus"/
+	log=build-fuzz/fuzz-$t.log
+	build-fuzz/tests/fuzz/"$t" -max_total_time="$secs" -max_len=4096 \
+		-print_final_stats=1 -timeout=25 \
+		-artifact_prefix=build-fuzz/artifacts/"$t"- \
+		"$corpus" >"$log" 2>&1 || rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+	if [ $rc -ne 0 ]; then
+		echo "$t: FAILED (exit $rc) after ${execs:-?} executions; log: $log" >&2
+		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*Test unit written)' "$log" >&2 || tail -20 "$log" >&2
+		return 1
+	fi
+	printf '%-18s %12s executions in %4s s, %8s exec/s, corpus %s inputs\n' \
+		"$t" "$execs" "$secs" "$rate" "$(find "$corpus" -type f | wc -l)"
+}
+
+run() {
+	local secs=60 failed=() list=()
+
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--time) secs=$2; shift 2 ;;
+		--time=*) secs=${1#--time=}; shift ;;
+		*) target_files "$1" >/dev/null; list+=("$1"); shift ;;
+		esac
+	done
+	[ ${#list[@]} -eq 0 ] && list=("${targets[@]}")
+	for t in "${list[@]}"; do
+		if [ ! -x build-fuzz/tests/fuzz/"$t" ]; then
+			echo "build-fuzz/tests/fuzz/$t is not built: run $0 build" >&2
+			exit 1
+		fi
+	done
+	for t in "${list[@]}"; do
+		run_one "$t" "$secs" || failed+=("$t")
+	done
+	if [ ${#failed[@]} -gt 0 ]; then
+		echo "fuzz: findings in ${failed[*]} (inputs in build-fuzz/artifacts/)" >&2
+		return 1
+	fi
+}
+
+coverage() {
+	local dir=build-fuzz-cov prof
+
+	[ $# -gt 0 ] || { echo "usage: $0 coverage TARGET..." >&2; exit 2; }
+	install_missing
+	if [ ! -f $dir/build.ninja ]; then
+		CC=clang meson setup $dir -Dwerror=true -Dfuzz=enabled \
+			-Dfuzz_no_instrument=true -Dtests=disabled \
+			-Dc_args='-fprofile-instr-generate -fcoverage-mapping' \
+			-Dc_link_args='-fprofile-instr-generate'
+	fi
+	ninja -C $dir -j2
+	for t in "$@"; do
+		local corpus=build-fuzz/corpus/$t files
+		files=$(target_files "$t")
+		[ -d "$corpus" ] || corpus=tests/fuzz/corpus/$t
+		prof=$dir/profile/$t
+		rm -rf "$prof"
+		mkdir -p "$prof"
+		find "$corpus" -type f -print0 |
+			LLVM_PROFILE_FILE="$prof/%p.profraw" \
+			xargs -0 -n 500 $dir/tests/fuzz/"$t" >/dev/null 2>&1 || true
+		llvm-profdata-14 merge -sparse "$prof"/*.profraw -o "$prof/all.profdata"
+		echo "$t: $(find "$corpus" -type f | wc -l) inputs from $corpus"
+		# shellcheck disable=SC2086
+		llvm-cov-14 report $dir/tests/fuzz/"$t" \
+			-instr-profile="$prof/all.profdata" $files
+	done
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+build) build ;;
+run) run "$@" ;;
+ci)
+	build
+	run --time 20
+	;;
+coverage) coverage "$@" ;;
+*)
+	echo "usage: $0 build | run [--time SECONDS] [TARGET...] | ci | coverage TARGET..." >&2
+	exit 2
+	;;
+esac
