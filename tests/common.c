@@ -210,6 +210,32 @@ bool fd_is_eventfd(int fd)
 	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
+ssize_t tsend_fds(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	ck_assert_uint_le(nfds, 16);
+	memset(&ctl, 0, sizeof(ctl));
+	if (nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+}
+
 /* ---- server process ------------------------------------------------------ */
 
 void tserver_prepare(struct tserver *s)

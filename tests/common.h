@@ -224,6 +224,10 @@ int count_open_fds(void);
 double now_seconds(void);
 /* Is fd an eventfd? */
 bool fd_is_eventfd(int fd);
+/* One sendmsg of len bytes with nfds (at most 16) fds in one SCM_RIGHTS
+ * cmsg, flags | MSG_NOSIGNAL: what sendmsg returns. */
+ssize_t tsend_fds(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds, int flags);
 /*
  * For running a program as another user wherever the checkout lives
  * (a build under a 0700 home is out of that user's reach): a copy of

@@ -197,24 +197,7 @@ static int raw_connect(const char *path, bool nonblock)
 static ssize_t send_with_fds(int sock, const void *buf, size_t len,
 			     const int *fds, unsigned nfds)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * 8)];
-	} u;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	ck_assert_uint_le(nfds, 8);
-	if (nfds) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.b;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		u.h.cmsg_level = SOL_SOCKET;
-		u.h.cmsg_type = SCM_RIGHTS;
-		u.h.cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(&u.h), fds, sizeof(int) * nfds);
-	}
-	return sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return tsend_fds(sock, buf, len, fds, nfds, MSG_DONTWAIT);
 }
 
 /* Read and drop what is there (closing any fd that came), up to max

@@ -480,57 +480,21 @@ static int make_fd(struct cfds *c, enum fdk k)
 static void send_part(int sock, int64_t value, unsigned from, unsigned to,
 		      const int *fds, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctl;
 	uint8_t b[IVSHMEM_MSG_SIZE];
-	struct iovec iov = { .iov_base = b + from, .iov_len = to - from };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	ivshmem_msg_encode(value, b);
-	memset(&ctl, 0, sizeof(ctl));
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
+	(void)tsend_fds(sock, b + from, to - from, fds, nfds, 0);
 }
 
 /* Two messages in one sendmsg of 16 bytes, with the fds. */
 static void send_pair(int sock, int64_t v1, int64_t v2, const int *fds,
 		      unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctl;
 	uint8_t b[2 * IVSHMEM_MSG_SIZE];
-	struct iovec iov = { .iov_base = b, .iov_len = sizeof(b) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	ivshmem_msg_encode(v1, b);
 	ivshmem_msg_encode(v2, b + IVSHMEM_MSG_SIZE);
-	memset(&ctl, 0, sizeof(ctl));
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
+	(void)tsend_fds(sock, b, sizeof(b), fds, nfds, 0);
 }
 
 static void send_one(int sock, int64_t value, int fd)

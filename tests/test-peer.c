@@ -184,30 +184,11 @@ static void send_msg(int64_t value, int fd)
 static void send_raw(int64_t value, size_t len, const int *fds,
 		     unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctl;
 	uint8_t b[IVSHMEM_MSG_SIZE];
-	struct iovec iov = { .iov_base = b, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	ck_assert_uint_le(nfds, 16);
 	ck_assert_uint_le(len, sizeof(b));
 	ivshmem_msg_encode(value, b);
-	memset(&ctl, 0, sizeof(ctl));
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ck_assert_int_eq(sendmsg(srv, &mh, MSG_NOSIGNAL), (ssize_t)len);
+	ck_assert_int_eq(tsend_fds(srv, b, len, fds, nfds, 0), (ssize_t)len);
 }
 
 static int new_eventfd(void)
