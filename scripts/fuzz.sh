@@ -5,8 +5,9 @@
 #   scripts/fuzz.sh build
 #       install clang and libFuzzer if missing (Debian 12), set up and
 #       build build-fuzz/
-#   scripts/fuzz.sh run [--time SECONDS] [TARGET...]
-#       run each target (default: all) for SECONDS (default 60) from a
+#   scripts/fuzz.sh run [--time SECONDS | --runs N] [TARGET...]
+#       run each target (default: all) for SECONDS (default 60), or for N
+#       executions, from a
 #       copy of its seed corpus in build-fuzz/corpus/TARGET/, where the
 #       inputs it finds go (the tree's corpus is not touched); crashes go
 #       to build-fuzz/artifacts/; prints executions and exec/s
@@ -75,18 +76,26 @@ export G_SLICE=always-malloc
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 
-# run_one TARGET SECONDS: 0, or 1 when the target found something.
+# run_one TARGET SECONDS RUNS (one of them 0): 0, or 1 when the target
+# found something.
 run_one() {
-	local t=$1 secs=$2 log rc=0 execs rate
+	local t=$1 secs=$2 runs=$3 log rc=0 execs rate start limit
 	local corpus=build-fuzz/corpus/$t
 
 	mkdir -p "$corpus" build-fuzz/artifacts
 	cp -n tests/fuzz/corpus/"$t"/* "$corpus"/
 	log=build-fuzz/fuzz-$t.log
-	build-fuzz/tests/fuzz/"$t" -max_total_time="$secs" -max_len=4096 \
+	if [ "$runs" -gt 0 ]; then
+		limit=-runs=$runs
+	else
+		limit=-max_total_time=$secs
+	fi
+	start=$SECONDS
+	build-fuzz/tests/fuzz/"$t" "$limit" -max_len=4096 \
 		-print_final_stats=1 -timeout=25 \
 		-artifact_prefix=build-fuzz/artifacts/"$t"- \
 		"$corpus" >"$log" 2>&1 || rc=$?
+	secs=$((SECONDS - start))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 	if [ $rc -ne 0 ]; then
@@ -99,15 +108,21 @@ run_one() {
 }
 
 run() {
-	local secs=60 failed=() list=()
+	local secs=60 runs=0 failed=() list=()
 
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--time) secs=$2; shift 2 ;;
 		--time=*) secs=${1#--time=}; shift ;;
+		--runs) runs=$2; shift 2 ;;
+		--runs=*) runs=${1#--runs=}; shift ;;
 		*) target_files "$1" >/dev/null; list+=("$1"); shift ;;
 		esac
 	done
+	if ! [[ $secs =~ ^[0-9]+$ && $runs =~ ^[0-9]+$ ]]; then
+		echo "$0 run: --time and --runs take a whole number" >&2
+		exit 2
+	fi
 	[ ${#list[@]} -eq 0 ] && list=("${targets[@]}")
 	for t in "${list[@]}"; do
 		if [ ! -x build-fuzz/tests/fuzz/"$t" ]; then
@@ -116,7 +131,7 @@ run() {
 		fi
 	done
 	for t in "${list[@]}"; do
-		run_one "$t" "$secs" || failed+=("$t")
+		run_one "$t" "$secs" "$runs" || failed+=("$t")
 	done
 	if [ ${#failed[@]} -gt 0 ]; then
 		echo "fuzz: findings in ${failed[*]} (inputs in build-fuzz/artifacts/)" >&2
@@ -165,7 +180,7 @@ ci)
 	;;
 coverage) coverage "$@" ;;
 *)
-	echo "usage: $0 build | run [--time SECONDS] [TARGET...] | ci | coverage TARGET..." >&2
+	echo "usage: $0 build | run [--time SECONDS | --runs N] [TARGET...] | ci | coverage TARGET..." >&2
 	exit 2
 	;;
 esac
