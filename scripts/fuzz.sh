@@ -164,8 +164,20 @@ coverage() {
 		llvm-profdata-14 merge -sparse "$prof"/*.profraw -o "$prof/all.profdata"
 		echo "$t: $(find "$corpus" -type f | wc -l) inputs from $corpus"
 		# shellcheck disable=SC2086
-		llvm-cov-14 report $dir/tests/fuzz/"$t" \
-			-instr-profile="$prof/all.profdata" $files
+		# The files are compiled as build-fuzz-cov/../FILE: the summary
+		# names each as it is in the tree.
+		llvm-cov-14 export -summary-only $dir/tests/fuzz/"$t" \
+			-instr-profile="$prof/all.profdata" |
+			python3 -c '
+import json, os, sys
+want = sys.argv[1:]
+for f in json.load(sys.stdin)["data"][0]["files"]:
+    name = os.path.relpath(os.path.normpath(f["filename"]))
+    if name in want:
+        l = f["summary"]["lines"]
+        print("  %-28s lines %5d of %5d covered (%.1f%%)"
+              % (name, l["covered"], l["count"], l["percent"]))
+' $files
 	done
 }
 
