@@ -98,6 +98,10 @@ run_one() {
 	secs=$((SECONDS - start))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+	if [ $rc -ne 0 ] && grep -q 'libFuzzer: run interrupted' "$log"; then
+		echo "$t: interrupted after ${execs:-?} executions in $secs s (${rate:-?} exec/s), nothing found" >&2
+		exit 130
+	fi
 	if [ $rc -ne 0 ]; then
 		echo "$t: FAILED (exit $rc) after ${execs:-?} executions; log: $log" >&2
 		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*Test unit written)' "$log" >&2 || tail -20 "$log" >&2
