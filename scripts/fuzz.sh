@@ -148,6 +148,9 @@ coverage() {
 
 	[ $# -gt 0 ] || { echo "usage: $0 coverage TARGET..." >&2; exit 2; }
 	install_missing
+	# What meson setup and the build run is instrumented too: its
+	# profiles go to $dir, not the current directory.
+	export LLVM_PROFILE_FILE=$PWD/$dir/setup-%p.profraw
 	if [ ! -f $dir/build.ninja ]; then
 		CC=clang meson setup $dir -Dwerror=true -Dfuzz=enabled \
 			-Dfuzz_no_instrument=true -Dtests=disabled \
