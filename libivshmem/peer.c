@@ -1217,6 +1217,11 @@ unsigned peer_generation(const struct ivshmem_peer *p)
 	return p->gen;
 }
 
+int peer_timer_fd(const struct ivshmem_peer *p)
+{
+	return p->timer;
+}
+
 const char *ivshmem_strerror(int error)
 {
 	const char *s;

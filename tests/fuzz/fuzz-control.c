@@ -205,32 +205,12 @@ static void check_line(const char *line, size_t len)
 static bool read_replies(int sock, GString *out)
 {
 	for (;;) {
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(8 * sizeof(int))];
-		} c;
 		char buf[4096];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr m = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = c.buf, .msg_controllen = sizeof(c.buf),
-		};
-		ssize_t n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n = fuzz_recv(sock, buf, sizeof(buf));
 		char *nl;
 
 		if (n < 0)
-			return errno != EAGAIN;
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h;
-		     h = CMSG_NXTHDR(&m, h)) {
-			size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int fds[8];
-
-			if (h->cmsg_level != SOL_SOCKET ||
-			    h->cmsg_type != SCM_RIGHTS)
-				abort();
-			memcpy(fds, CMSG_DATA(h), k * sizeof(int));
-			fuzz_close_fds(fds, (int)k);
-		}
+			return n != -EAGAIN;
 		if (n == 0)
 			return true;
 		g_string_append_len(out, buf, n);

@@ -4,20 +4,25 @@
  * stream, bytes and fds, through a real socketpair.
  *
  * Input: byte 0 configures the peer (vector count 0..3, required shm
- * size, IVSHMEM_PEER_NO_MAP); then records of 10 bytes: an fd kind, a
- * size selector (memfd size, or how many bytes of the message to send
- * before the rest: split messages), and the 8 bytes of a message (a
- * little-endian int64, as ivshmem-protocol(7) has them). After each
- * record the peer dispatches; at the end the fake server closes its end
+ * size, IVSHMEM_PEER_NO_MAP) and whether the stream stays quiet before
+ * it ends; then records of 10 bytes: an fd kind, a size selector (memfd
+ * size; how many bytes of the message to send before the rest, split
+ * messages; or a pause after the message), and the 8 bytes of a message
+ * (a little-endian int64, as ivshmem-protocol(7) has them). After each
+ * record the peer dispatches. A pause is the quiet period the peer
+ * waits for when the stream stops inside a block of vectors: its timer
+ * is made to expire at once. At the end the fake server closes its end
  * and the peer must end the connection. Every callback's view must be
  * consistent with the peer's getters, and after ivshmem_peer_free() the
  * process must hold exactly the fds it held before the run.
  */
 #include <poll.h>
 #include <stdbool.h>
+#include <sys/timerfd.h>
 
 #include "fuzz-fds.h"
 #include "ivshmem.h"
+#include "peer-private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -109,6 +114,28 @@ static void pump(struct run *r)
 	}
 }
 
+/* The stream stays quiet: if the peer waits for that (its timer is
+ * armed), the wait ends now. */
+static void quiet(struct run *r)
+{
+	int tfd = peer_timer_fd(r->peer);
+	struct itimerspec its;
+	struct pollfd pfd = { .fd = ivshmem_peer_get_fd(r->peer),
+			      .events = POLLIN };
+
+	if (timerfd_gettime(tfd, &its) < 0)
+		abort();
+	if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+		return;
+	its.it_value.tv_sec = 0;
+	its.it_value.tv_nsec = 1;
+	if (timerfd_settime(tfd, 0, &its, NULL) < 0)
+		abort();
+	if (poll(&pfd, 1, 1000) != 1)
+		abort(); /* an expired timer makes the peer's fd readable */
+	pump(r);
+}
+
 static bool send_all(struct run *r, int sock, const uint8_t *buf,
 		     size_t len, const int *fds, int nfds)
 {
@@ -142,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	fuzz_pool_init(sizes, 7);
 	before = fuzz_count_fds();
 	cfg.vectors = data[0] & 3;
 	cfg.shm_size = (data[0] & 4) ? 4096 : 0;
@@ -162,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t split = (rec[1] >> 4) < 8 ? (rec[1] >> 4) : 0;
 		bool ok;
 
-		nfds = fuzz_make_fds(kind, sizes[rec[1] % 7], fds);
+		nfds = fuzz_pool_fds(kind, rec[1] % 7, fds);
 		if (split) {
 			ok = send_all(&r, sv[1], rec + 2, split, fds, nfds);
 			pump(&r);
@@ -171,8 +199,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else {
 			ok = send_all(&r, sv[1], rec + 2, 8, fds, nfds);
 		}
-		fuzz_close_fds(fds, nfds);
 		pump(&r);
+		if ((rec[1] >> 4) == 15)
+			quiet(&r);
 		if (!ok ||
 		    ivshmem_peer_get_state(r.peer) == IVSHMEM_PEER_DISCONNECTED)
 			break;
@@ -182,6 +211,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    ivshmem_peer_get_state(r.peer) != IVSHMEM_PEER_DISCONNECTED)
 		send_all(&r, sv[1], data + size - (size - 1) % 10 + 2,
 			 (size - 1) % 10 - 2, NULL, 0);
+	if ((data[0] & 16) &&
+	    ivshmem_peer_get_state(r.peer) != IVSHMEM_PEER_DISCONNECTED)
+		quiet(&r);
 	/* The server goes away: the peer must see it. */
 	close(sv[1]);
 	for (int i = 0; i < 1000 &&

@@ -129,33 +129,10 @@ static void pump(struct run *r)
 /* Read what the server sent a client; close the fds it carried. */
 static void drain(int sock)
 {
-	for (int i = 0; i < 64; i++) {
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(16 * sizeof(int))];
-		} c;
-		uint8_t buf[256];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr m = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = c.buf, .msg_controllen = sizeof(c.buf),
-		};
-		ssize_t n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	uint8_t buf[256];
 
-		for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
-		     h; h = CMSG_NXTHDR(&m, h)) {
-			if (h->cmsg_level != SOL_SOCKET ||
-			    h->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int fds[16];
-
-			memcpy(fds, CMSG_DATA(h), k * sizeof(int));
-			fuzz_close_fds(fds, (int)k);
-		}
-		if (n <= 0)
-			return;
-	}
+	for (int i = 0; i < 64 && fuzz_recv(sock, buf, sizeof(buf)) > 0; i++)
+		;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -170,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	fuzz_pool_init(sizes, 3);
 	before = fuzz_count_fds();
 	for (int k = 0; k < MAX_CLIENTS; k++)
 		r.clients[k] = -1;
@@ -221,13 +199,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			if (n > size - i - 4)
 				n = size - i - 4;
-			nfds = fuzz_make_fds((enum fuzz_fd_kind)(op[3] %
-						FUZZ_FD_KINDS),
-					     sizes[op[3] / 16 % 3], fds);
+			nfds = fuzz_pool_fds((enum fuzz_fd_kind)(op[3] %
+						FUZZ_FD_KINDS), op[3] / 16, fds);
 			if (n || nfds)
 				fuzz_send(*c, n ? op + 4 : (const uint8_t *)"", n ? n : 1,
 					  fds, nfds);
-			fuzz_close_fds(fds, nfds);
 			i += n;
 			break;
 		}

@@ -74,7 +74,10 @@ seeds['fuzz-device-core'] = {
 
 # ---- fuzz-peer-stream: config, then records (fd kind, size/split, msg) ----
 NONE, MEMFD, EVENTFD, PIPE, SEVERAL, SEALED, SOCKET = range(7)
-# size selector: 0 1 4096 4097 65536 1M 12288; high nibble 1..7: split
+# size selector: 0 1 4096 4097 65536 1M 12288; high nibble 1..7: split,
+# 15: the stream stays quiet after the message (PAUSE)
+PAUSE = 15
+QUIET_END = 16  # config: the stream stays quiet before it ends
 def rec(kind, msg, sel=2, split=0):
     return bytes([kind, (split << 4) | sel]) + le64(msg)
 
@@ -105,6 +108,12 @@ seeds['fuzz-peer-stream'] = {
     rec(MEMFD, -1) + rec(SOCKET, 1),
     'no-map': bytes([1 | 8]) + greeting(),
     'truncated': bytes([0]) + rec(NONE, 0) + b'\x00\x00\x03\x00\x00',
+    # No count known (none configured, no other peer): the quiet period
+    # ends the own block; then another peer's block of fewer vectors.
+    'quiet-own-vectors': bytes([0]) + greeting(others=(), vectors=2)[:-10] +
+    rec(EVENTFD, 3, split=PAUSE) + rec(EVENTFD, 6, split=PAUSE) +
+    rec(NONE, 6),
+    'quiet-at-end': bytes([QUIET_END]) + greeting(vectors=2)[:-10],
 }
 
 # ---- fuzz-server-input: config, then ops (op, client, a, b) -------------
