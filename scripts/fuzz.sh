@@ -43,26 +43,11 @@ target_files() {
 	esac
 }
 
-install_missing() {
-	local missing=()
-
-	for p in "${packages[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "Installing: ${missing[*]}" >&2
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "error: these packages are missing and installing them needs root: run as root, or: sudo apt-get install ${missing[*]}" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+# install_missing PACKAGE...
+. scripts/install-missing.sh
 
 build() {
-	install_missing
+	install_missing "${packages[@]}"
 	if [ ! -f build-fuzz/build.ninja ]; then
 		CC=clang meson setup build-fuzz -Dwerror=true -Dfuzz=enabled \
 			-Db_sanitize=address,undefined -Db_lundef=false \
@@ -147,7 +132,7 @@ coverage() {
 	local dir=build-fuzz-cov prof
 
 	[ $# -gt 0 ] || { echo "usage: $0 coverage TARGET..." >&2; exit 2; }
-	install_missing
+	install_missing "${packages[@]}"
 	# What meson setup and the build run is instrumented too: its
 	# profiles go to $dir, not the current directory.
 	export LLVM_PROFILE_FILE=$PWD/$dir/setup-%p.profraw

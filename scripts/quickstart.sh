@@ -24,23 +24,8 @@ packages=(gcc g++ meson ninja-build pkg-config libglib2.0-dev libev-dev libjson-
 	  libunicorn-dev gcc-arm-none-eabi
 	  qemu-system-x86 busybox-static)
 
-install_missing() {
-	local missing=()
-
-	for p in "${packages[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "Installing: ${missing[*]}" >&2
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "error: these packages are missing and installing them needs root: run as root, or: sudo apt-get install ${missing[*]}" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+# install_missing PACKAGE...
+. scripts/install-missing.sh
 
 # One closing line for the whole run, from meson's machine-readable log.
 summary() {
@@ -76,12 +61,12 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
 server)
-	install_missing
+	install_missing "${packages[@]}"
 	build build >&2
 	exec build/server/ivshmem-server -F "$@"
 	;;
 test)
-	install_missing
+	install_missing "${packages[@]}"
 	if [ "${1:-}" = "--sanitize" ]; then
 		build build-san -Db_sanitize=address,undefined -Db_lundef=false
 		export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
@@ -93,12 +78,12 @@ test)
 	fi
 	;;
 bench)
-	install_missing
+	install_missing "${packages[@]}"
 	build build
 	meson test -C build --benchmark --verbose
 	;;
 demo)
-	install_missing
+	install_missing "${packages[@]}"
 	build build
 	CK_RUN_CASE=firmware meson test -C build guest --verbose
 	;;
