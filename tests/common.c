@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "procfd.h"
 #include "socket-private.h"
 
 const char *server_path(void)
@@ -175,17 +176,7 @@ void tserver_expect_one_message(const struct tserver *s, const char *needle)
 
 int count_open_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
+	return procfd_count(getpid());
 }
 
 /* What fd points to, as /proc shows it ("?" if it cannot be read):
@@ -234,6 +225,43 @@ ssize_t tsend_fds(int sock, const void *buf, size_t len, const int *fds,
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	return sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+}
+
+int tconnect_retry(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	double deadline = now_seconds() + TWAIT_MS / 1000.0;
+
+	ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
+
+		ck_assert_int_ge(fd, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		e = errno;
+		close(fd);
+		ck_assert_msg((e == ENOENT || e == ECONNREFUSED) &&
+			      now_seconds() < deadline, "connect %s: %s", path,
+			      g_strerror(e));
+		usleep(2000);
+	}
+}
+
+void twrite_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(n > 0, "send: %s", g_strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
 }
 
 /* ---- server process ------------------------------------------------------ */

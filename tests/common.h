@@ -228,6 +228,13 @@ bool fd_is_eventfd(int fd);
  * cmsg, flags | MSG_NOSIGNAL: what sendmsg returns. */
 ssize_t tsend_fds(int sock, const void *buf, size_t len, const int *fds,
 		  unsigned nfds, int flags);
+/* Connect to the UNIX socket at path (blocking, close-on-exec),
+ * retrying while it is not there yet or not listening (a server makes
+ * its control socket a moment after its peer socket): the fd, or the
+ * test fails after TWAIT_MS. */
+int tconnect_retry(const char *path);
+/* Write all len bytes to fd (blocking, no SIGPIPE), or fail the test. */
+void twrite_all(int fd, const void *data, size_t len);
 /*
  * For running a program as another user wherever the checkout lives
  * (a build under a 0700 home is out of that user's reach): a copy of

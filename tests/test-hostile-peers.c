@@ -32,6 +32,7 @@
 #include <json-glib/json-glib.h>
 
 #include "common.h"
+#include "procfd.h"
 
 #define TCASE_TIMEOUT 300
 
@@ -74,45 +75,11 @@ static void rnd_bytes(char *buf, size_t n)
 
 static int server_fds(const struct tserver *s)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
+	int n = procfd_count(s->pid);
 
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)s->pid);
-	d = opendir(path);
-	ck_assert_msg(d, "cannot list %s: %s", path, g_strerror(errno));
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
+	ck_assert_msg(n >= 0, "cannot list /proc/%ld/fd: %s", (long)s->pid,
+		      g_strerror(errno));
 	return n;
-}
-
-/* What the server's fds point to, one per line (g_free it). */
-static char *server_fd_list(const struct tserver *s)
-{
-	GString *g = g_string_new(NULL);
-	char path[64], link[320], target[256];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)s->pid);
-	d = opendir(path);
-	if (!d)
-		return g_string_free(g, FALSE);
-	while ((e = readdir(d))) {
-		ssize_t n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		g_string_append_printf(g, "  %s -> %s\n", e->d_name, target);
-	}
-	closedir(d);
-	return g_string_free(g, FALSE);
 }
 
 /* The server holds `want` fds, now or once it has seen every close
@@ -125,7 +92,7 @@ static void expect_server_fds(const struct tserver *s, int want)
 	while ((n = server_fds(s)) != want && now_seconds() < deadline)
 		usleep(5000);
 	if (n != want) {
-		char *list = server_fd_list(s);
+		char *list = procfd_list(s->pid, "  ");
 
 		ck_abort_msg("the server holds %d fds, want %d:\n%s", n, want,
 			     list);
@@ -487,15 +454,9 @@ static char *ctl_path(const struct tserver *s)
 static void cc_open(struct cc *c, const struct tserver *s)
 {
 	char *path = ctl_path(s);
-	double deadline = now_seconds() + TWAIT_MS / 1000.0;
 
 	memset(c, 0, sizeof(*c));
-	while ((c->fd = raw_connect(path, false)) < 0) {
-		ck_assert_msg(now_seconds() < deadline &&
-			      (errno == ENOENT || errno == ECONNREFUSED),
-			      "connect %s: %s", path, g_strerror(errno));
-		usleep(2000);
-	}
+	c->fd = tconnect_retry(path);
 	c->in = g_string_new(NULL);
 	g_free(path);
 }
@@ -508,22 +469,6 @@ static void cc_close(struct cc *c)
 		g_string_free(c->in, TRUE);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
-}
-
-/* Write it all (blocking). */
-static void cc_write(struct cc *c, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "send: %s", g_strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 /* One read into c->in, waiting up to ms: bytes, 0 at EOF, -1 on
@@ -697,7 +642,7 @@ static void expect_info(struct cc *c, const struct tserver *s, int peers)
 {
 	JsonObject *o, *shm;
 
-	cc_write(c, "{\"command\":\"info\",\"tag\":\"health\"}\n", 34);
+	twrite_all(c->fd, "{\"command\":\"info\",\"tag\":\"health\"}\n", 34);
 	o = cc_reply(c, TWAIT_MS, NULL);
 	ck_assert_msg(reply_ok(o), "info failed: %s", ostr(o, "message"));
 	ck_assert_str_eq(ostr(o, "command"), "info");
@@ -722,7 +667,7 @@ static void wait_peer_count(struct cc *c, const struct tserver *s,
 		JsonObject *o;
 		gint64 n;
 
-		cc_write(c, "{\"command\":\"info\"}\n", 19);
+		twrite_all(c->fd, "{\"command\":\"info\"}\n", 19);
 		o = cc_reply(c, TWAIT_MS, NULL);
 		ck_assert(reply_ok(o));
 		n = json_object_get_int_member(o, "peers");
@@ -1058,7 +1003,7 @@ static void shrink_case(const char *kind)
 	/* The control socket still answers, shm too (its fd with it). */
 	cc_open(&c, s);
 	expect_info(&c, s, 3);
-	cc_write(&c, "{\"command\":\"shm\"}\n", 18);
+	twrite_all(c.fd, "{\"command\":\"shm\"}\n", 18);
 	{
 		JsonObject *o = cc_reply(&c, TWAIT_MS, NULL);
 
@@ -1233,7 +1178,7 @@ START_TEST(test_ctl_fuzz)
 			g_string_append_len(all, req[i]->str, (gssize)req[i]->len);
 			g_string_append_c(all, '\n');
 		}
-		cc_write(cl, all->str, all->len);
+		twrite_all(cl->fd, all->str, all->len);
 		bytes += all->len;
 		g_string_free(all, TRUE);
 		/* One reply per line, in order. */
@@ -1276,8 +1221,8 @@ static void expect_refused_line(struct cc *c, const struct tserver *s,
 {
 	JsonObject *o;
 
-	cc_write(c, line, len);
-	cc_write(c, "\n", 1);
+	twrite_all(c->fd, line, len);
+	twrite_all(c->fd, "\n", 1);
 	o = cc_reply(c, TWAIT_MS, NULL);
 	ck_assert_msg(!reply_ok(o), "accepted: %.*s", (int)(len > 80 ? 80 : len),
 		      line);
@@ -1320,8 +1265,8 @@ START_TEST(test_ctl_bad_lines)
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		JsonObject *o;
 
-		cc_write(&c, bad[i].text, bad[i].len);
-		cc_write(&c, "\n", 1);
+		twrite_all(c.fd, bad[i].text, bad[i].len);
+		twrite_all(c.fd, "\n", 1);
 		o = cc_reply(&c, TWAIT_MS, NULL);
 		/* Refused, or answered with the tag exactly as sent. */
 		if (reply_ok(o))
@@ -1343,8 +1288,8 @@ START_TEST(test_ctl_bad_lines)
 
 		memset(line, ' ', 4095);
 		memcpy(line, "{\"command\":\"info\"}", 18);
-		cc_write(&c, line, 4095);
-		cc_write(&c, "\n", 1);
+		twrite_all(c.fd, line, 4095);
+		twrite_all(c.fd, "\n", 1);
 		JsonObject *o = cc_reply(&c, TWAIT_MS, NULL);
 
 		ck_assert(reply_ok(o));

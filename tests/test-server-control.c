@@ -171,19 +171,12 @@ static int cc_try(struct cc *c, const char *path)
 	return 0;
 }
 
-/* Connect, retrying while the socket is not there yet (the server makes
- * it a moment after its peer socket). */
+/* Connect, retrying while the socket is not there yet. */
 static void cc_open(struct cc *c, const char *path)
 {
-	double deadline = now_seconds() + TWAIT_MS / 1000.0;
-	int r;
-
-	while ((r = cc_try(c, path)) == -ENOENT || r == -ECONNREFUSED) {
-		ck_assert_msg(now_seconds() < deadline, "connect %s: %s", path,
-			      g_strerror(-r));
-		usleep(2000);
-	}
-	ck_assert_msg(r == 0, "connect %s: %s", path, g_strerror(-r));
+	memset(c, 0, sizeof(*c));
+	c->fd = tconnect_retry(path);
+	c->in = g_string_new(NULL);
 }
 
 static void cc_close(struct cc *c)
@@ -199,28 +192,13 @@ static void cc_close(struct cc *c)
 	c->fd = -1;
 }
 
-static void cc_write(struct cc *c, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "send: %s", g_strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* Send one request line (the newline is added). */
 static void cc_send(struct cc *c, const char *req)
 {
 	/* One write, so that the server sees the lines all at once. */
 	char *line = g_strconcat(req, "\n", NULL);
 
-	cc_write(c, line, strlen(line));
+	twrite_all(c->fd, line, strlen(line));
 	g_free(line);
 }
 
@@ -1693,18 +1671,18 @@ START_TEST(test_garbage)
 	expect_info(&c, n++);
 
 	/* A NUL byte inside the line. */
-	cc_write(&c, nul_line, sizeof(nul_line) - 1);
+	twrite_all(c.fd, nul_line, sizeof(nul_line) - 1);
 	o = cc_next(&c, TWAIT_MS);
 	expect_error(o, NULL, "parse");
 	json_object_unref(o);
 	expect_info(&c, n++);
 
 	/* Empty and blank lines get nothing; CRLF is fine. */
-	cc_write(&c, "\n\n   \t \n\r\n", strlen("\n\n   \t \n\r\n"));
+	twrite_all(c.fd, "\n\n   \t \n\r\n", strlen("\n\n   \t \n\r\n"));
 	cc_quiet(&c, TQUIET_MS);
 	expect_info(&c, n++);
 	line = "{\"command\":\"info\",\"tag\":-5}\r\n";
-	cc_write(&c, line, strlen(line));
+	twrite_all(c.fd, line, strlen(line));
 	o = cc_next(&c, TWAIT_MS);
 	expect_ok(o, "info");
 	ck_assert_int_eq(oint(o, "tag"), -5);
@@ -1733,20 +1711,20 @@ START_TEST(test_garbage)
 	/* 100000 bytes with no newline for a while: answered once, as soon
 	 * as the line is too long, then nothing until the newline. */
 	big = g_strnfill(50000, '{');
-	cc_write(&c, big, 50000);
+	twrite_all(c.fd, big, 50000);
 	o = cc_next(&c, TWAIT_MS);
 	expect_error(o, NULL, "too-long");
 	json_object_unref(o);
 	cc_quiet(&c, TQUIET_MS);
-	cc_write(&c, big, 50000);
+	twrite_all(c.fd, big, 50000);
 	cc_quiet(&c, TQUIET_MS);
-	cc_write(&c, "}}\n", 3);
+	twrite_all(c.fd, "}}\n", 3);
 	expect_info(&c, n++);
 	g_free(big);
 
 	/* A line that ends the overlong one and a request in one write. */
 	big = g_strnfill(5000, 'y');
-	cc_write(&c, big, 5000);
+	twrite_all(c.fd, big, 5000);
 	cc_send(&c, "\n{\"command\":\"info\",\"tag\":77}");
 	o = cc_next(&c, TWAIT_MS);
 	expect_error(o, NULL, "too-long");
@@ -1792,7 +1770,7 @@ START_TEST(test_eof)
 
 	/* A last line without its newline is a request too. */
 	cc_open(&c, ctl);
-	cc_write(&c, "{\"command\":\"info\",\"tag\":3}",
+	twrite_all(c.fd, "{\"command\":\"info\",\"tag\":3}",
 		 strlen("{\"command\":\"info\",\"tag\":3}"));
 	ck_assert_int_eq(shutdown(c.fd, SHUT_WR), 0);
 	o = cc_next(&c, TWAIT_MS);

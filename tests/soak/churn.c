@@ -40,6 +40,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ivshmem.h"
+#include "procfd.h"
 
 #define VECTORS 2
 #define NOBSERVERS 3
@@ -159,46 +160,12 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *e;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	/* our own listing holds one fd for the directory */
-	return pid == getpid() ? n - 1 : n;
-}
-
 static void show_fds(pid_t pid)
 {
-	char path[64], link[384], target[256];
-	DIR *d;
-	struct dirent *e;
+	char *list = procfd_list(pid, "churn:   fd ");
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		ssize_t n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		fprintf(stderr, "churn:   fd %s -> %s\n", e->d_name, target);
-	}
-	closedir(d);
+	fputs(list, stderr);
+	g_free(list);
 }
 
 /* A "Key:   N kB" line of /proc/PID/status, in KiB; -1 if not there. */
@@ -371,7 +338,7 @@ static int settle_fds(int want)
 	int n;
 
 	for (;;) {
-		n = count_fds(g.srv);
+		n = procfd_count(g.srv);
 		if (n == want || now_ns() > until)
 			return n;
 		g_usleep(10000);
@@ -383,13 +350,13 @@ static int settle_fds(int want)
  * ours). */
 static int stable_fds(void)
 {
-	int n = count_fds(g.srv), same = 0;
+	int n = procfd_count(g.srv), same = 0;
 
 	while (same < 6) {
 		int m;
 
 		g_usleep(50000);
-		m = count_fds(g.srv);
+		m = procfd_count(g.srv);
 		same = m == n ? same + 1 : 0;
 		n = m;
 	}
@@ -1231,7 +1198,7 @@ int main(int argc, char **argv)
 	g.rand = g_rand_new_with_seed((guint32)g.seed);
 	g.next_progress = MAX(g.connections / 10, 1UL);
 	g.slots = g_new0(struct slot, g.concurrency);
-	fd_self0 = count_fds(getpid());
+	fd_self0 = procfd_count(getpid());
 
 	start_server();
 	fd_srv0 = stable_fds();
@@ -1329,9 +1296,9 @@ int main(int argc, char **argv)
 		fail("the server left %d files in %s", n, g.dir);
 	rmdir(g.dir);
 	g.dir[0] = '\0';
-	if (count_fds(getpid()) != fd_self0)
+	if (procfd_count(getpid()) != fd_self0)
 		fail("churn itself holds %d fds at the end, not its %d",
-		     count_fds(getpid()), fd_self0);
+		     procfd_count(getpid()), fd_self0);
 
 	printf("churn: %lu connections in %.1f s after warm-up (%.0f "
 	       "connections/s), %lu retried on a full backlog\n",
