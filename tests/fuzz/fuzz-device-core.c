@@ -3,14 +3,17 @@
  * The ivshmem-flat core (device-core/ivshmem-flat.h) against a reference
  * model of its registers, IRQ lines and counters.
  *
- * Input: byte 0 picks the mode (default, latched, latched with a line
- * per vector) and whether set_irq acknowledges at once by reading
- * INTRSTATUS from inside the callback (as an emulator running the guest's
- * handler synchronously does); then operations of 8 bytes: kind, then
- * operands (MMIO read or write of any offset and width, deliver, set_id,
+ * Input: byte 0 picks the mode (bits 0-1: default, latched, latched with
+ * a line per vector), whether set_irq acknowledges at once by reading
+ * INTRSTATUS from inside the callback (bit 4; as an emulator running the
+ * guest's handler synchronously does) and whether a trace hook is
+ * registered (bit 5); then operations of 8 bytes: kind, then operands
+ * (MMIO read or write of any offset and width, deliver, set_id,
  * set_connected, reset, set_state with any fields, get_state). After
  * every operation the returned values, the IRQ lines as set_irq drove
- * them, the state and the stats must be the model's; any divergence
+ * them, the state and the stats must be the model's, and each trace
+ * record must report what happened, its other fields 0, one per counted
+ * access, doorbell and event and one before each set_irq; any divergence
  * aborts.
  */
 #include <stdbool.h>
@@ -43,6 +46,17 @@ struct rig {
 	bool pulse_high;
 	uint32_t last_peer, last_vector;
 	unsigned notifies;
+	unsigned irq_calls;
+	/* With a trace hook: records per kind, the first access record of
+	 * the current operation, the last doorbell or event record, and
+	 * whether an IRQ record waits for its set_irq call. */
+	bool tracing;
+	uint64_t traced[IVSHMEM_FLAT_TRACE_IRQ + 1];
+	bool have_access;
+	struct ivshmem_flat_trace access, vector_rec;
+	bool irq_traced;
+	unsigned irq_line;
+	bool irq_level;
 };
 
 static struct rig *rig_of(void *opaque)
@@ -88,6 +102,14 @@ static void set_irq(void *opaque, unsigned line, bool level)
 	if (line >= ivshmem_flat_irq_lines(&r->dev))
 		FAIL("set_irq line %u of %u", line,
 		     ivshmem_flat_irq_lines(&r->dev));
+	r->irq_calls++;
+	if (r->tracing) {
+		if (!r->irq_traced || r->irq_line != line ||
+		    r->irq_level != level)
+			FAIL("set_irq(%u, %d) without its trace record", line,
+			     level);
+		r->irq_traced = false;
+	}
 	if (!latched(&r->m)) {
 		/* A pulse: high, then low. */
 		if (level == r->pulse_high)
@@ -114,10 +136,96 @@ static void set_irq(void *opaque, unsigned line, bool level)
 	}
 }
 
+/* Every record: a known kind, the fields of that kind, the others 0
+ * (ivshmem-flat.h). */
+static void trace(void *opaque, const struct ivshmem_flat_trace *t)
+{
+	struct rig *r = rig_of(opaque);
+	bool access = t->kind == IVSHMEM_FLAT_TRACE_READ ||
+		      t->kind == IVSHMEM_FLAT_TRACE_WRITE ||
+		      t->kind == IVSHMEM_FLAT_TRACE_BAD_ACCESS;
+
+	if (!r->tracing)
+		FAIL("a trace record without a trace hook");
+	if ((unsigned)t->kind > IVSHMEM_FLAT_TRACE_IRQ)
+		FAIL("trace record of kind %d", (int)t->kind);
+	if (r->irq_traced)
+		FAIL("a trace record between an IRQ record and its set_irq");
+	if (access) {
+		if (t->peer || t->vector || t->line || t->level || t->result)
+			FAIL("access record with fields of another kind");
+		if (t->kind != IVSHMEM_FLAT_TRACE_BAD_ACCESS &&
+		    t->write != (t->kind == IVSHMEM_FLAT_TRACE_WRITE))
+			FAIL("access record with write %d", t->write);
+		if (!r->have_access) {
+			r->access = *t;
+			r->have_access = true;
+		}
+	} else if (t->kind == IVSHMEM_FLAT_TRACE_IRQ) {
+		if (t->offset || t->size || t->write || t->value || t->peer ||
+		    t->vector || t->result)
+			FAIL("IRQ record with fields of another kind");
+		r->irq_traced = true;
+		r->irq_line = t->line;
+		r->irq_level = t->level;
+	} else {
+		if (t->offset || t->size || t->write || t->value || t->line ||
+		    t->level)
+			FAIL("doorbell or event record with fields of another kind");
+		if (t->kind != IVSHMEM_FLAT_TRACE_DOORBELL_DROPPED && t->result)
+			FAIL("record of kind %d with result %d", (int)t->kind,
+			     t->result);
+		if ((t->kind == IVSHMEM_FLAT_TRACE_EVENT ||
+		     t->kind == IVSHMEM_FLAT_TRACE_EVENT_DROPPED) && t->peer)
+			FAIL("event record with peer %u", t->peer);
+		r->vector_rec = *t;
+	}
+	r->traced[t->kind]++;
+}
+
 static const struct ivshmem_flat_ops ops = {
 	.notify = notify,
 	.set_irq = set_irq,
 };
+
+static const struct ivshmem_flat_ops ops_traced = {
+	.notify = notify,
+	.set_irq = set_irq,
+	.trace = trace,
+};
+
+/* The trace of an operation's access: its kind and what it reported. */
+static void expect_access(struct rig *r, enum ivshmem_flat_trace_kind kind,
+			  uint64_t offset, unsigned width, bool write,
+			  uint32_t value)
+{
+	const struct ivshmem_flat_trace *t = &r->access;
+
+	if (!r->tracing)
+		return;
+	if (!r->have_access || t->kind != kind || t->offset != offset ||
+	    t->size != width || t->write != write || t->value != value)
+		FAIL("access trace: kind %d/%d offset %#llx/%#llx size %u/%u "
+		     "write %d/%d value %#x/%#x", r->have_access ?
+		     (int)t->kind : -1, (int)kind,
+		     (unsigned long long)t->offset, (unsigned long long)offset,
+		     t->size, width, t->write, write, t->value, value);
+}
+
+/* The trace of an operation's doorbell or event. */
+static void expect_vector(struct rig *r, enum ivshmem_flat_trace_kind kind,
+			  uint32_t peer, uint32_t vector, int result)
+{
+	const struct ivshmem_flat_trace *t = &r->vector_rec;
+
+	if (!r->tracing)
+		return;
+	if (t->kind != kind || t->peer != peer || t->vector != vector ||
+	    t->result != result)
+		FAIL("trace: kind %d/%d peer %u/%u vector %u/%u result %d/%d",
+		     (int)t->kind, (int)kind, t->peer, peer, t->vector, vector,
+		     t->result, result);
+}
 
 static void compare(struct rig *r)
 {
@@ -153,6 +261,19 @@ static void compare(struct rig *r)
 		FAIL("lines %#x, model %#x", r->lines, model_levels(&r->m));
 	if (r->pulse_high)
 		FAIL("a pulse left the line high");
+	if (r->tracing &&
+	    (r->traced[IVSHMEM_FLAT_TRACE_READ] != s.reads ||
+	     r->traced[IVSHMEM_FLAT_TRACE_WRITE] != s.writes ||
+	     r->traced[IVSHMEM_FLAT_TRACE_BAD_ACCESS] != s.bad_accesses ||
+	     r->traced[IVSHMEM_FLAT_TRACE_DOORBELL] != s.doorbells ||
+	     r->traced[IVSHMEM_FLAT_TRACE_DOORBELL_DROPPED] !=
+	     s.doorbells_dropped ||
+	     r->traced[IVSHMEM_FLAT_TRACE_EVENT] != s.events ||
+	     r->traced[IVSHMEM_FLAT_TRACE_EVENT_DROPPED] != s.events_dropped ||
+	     r->traced[IVSHMEM_FLAT_TRACE_IRQ] != r->irq_calls))
+		FAIL("trace records do not add up to the stats");
+	if (r->irq_traced)
+		FAIL("an IRQ record without its set_irq call");
 }
 
 static uint32_t u32(const uint8_t *p)
@@ -172,6 +293,8 @@ static void op(struct rig *r, const uint8_t *p)
 	unsigned width = widths[p[1] % 10];
 	bool reg = width == 4 && (offset & 3) == 0 && offset <= 0x0C;
 
+	r->have_access = false;
+	r->vector_rec.kind = IVSHMEM_FLAT_TRACE_IRQ; /* none yet */
 	switch (p[0] % 9) {
 	case 0: { /* read */
 		uint32_t want = 0, got;
@@ -195,6 +318,9 @@ static void op(struct rig *r, const uint8_t *p)
 			     (unsigned long long)offset, width, got, want);
 		if (r->pulses != pulses)
 			FAIL("a read pulsed");
+		expect_access(r, reg ? IVSHMEM_FLAT_TRACE_READ :
+			      IVSHMEM_FLAT_TRACE_BAD_ACCESS, offset, width,
+			      false, got);
 		break;
 	}
 	case 1: { /* write */
@@ -228,6 +354,16 @@ static void op(struct rig *r, const uint8_t *p)
 			      r->last_vector != (v & 0xffff)))
 			FAIL("doorbell rang %u/%u for %#x", r->last_peer,
 			     r->last_vector, v);
+		expect_access(r, reg ? IVSHMEM_FLAT_TRACE_WRITE :
+			      IVSHMEM_FLAT_TRACE_BAD_ACCESS, offset, width,
+			      true, v);
+		if (reg && offset == IVSHMEM_FLAT_DOORBELL)
+			expect_vector(r, rings && m->notify_result == 0 ?
+				      IVSHMEM_FLAT_TRACE_DOORBELL :
+				      IVSHMEM_FLAT_TRACE_DOORBELL_DROPPED,
+				      v >> 16, v & 0xffff,
+				      !rings ? IVSHMEM_FLAT_ENOTCONN :
+				      m->notify_result);
 		break;
 	}
 	case 2:
@@ -246,6 +382,10 @@ static void op(struct rig *r, const uint8_t *p)
 		ivshmem_flat_deliver(&r->dev, vector);
 		if (r->pulses != pulses + (latched(m) ? 0u : 1u))
 			FAIL("deliver: %u pulses", r->pulses - pulses);
+		expect_vector(r, latched(m) &&
+			      vector >= IVSHMEM_FLAT_LATCHED_VECTORS ?
+			      IVSHMEM_FLAT_TRACE_EVENT_DROPPED :
+			      IVSHMEM_FLAT_TRACE_EVENT, 0, vector, 0);
 		break;
 	}
 	case 4: { /* set_id */
@@ -312,21 +452,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		0, IVSHMEM_FLAT_LATCHED,
 		IVSHMEM_FLAT_LATCHED | IVSHMEM_FLAT_IRQ_PER_VECTOR,
 	};
+	const struct ivshmem_flat_ops *o;
 	struct rig r;
 
 	if (size < 1)
 		return 0;
 	memset(&r, 0, sizeof(r));
-	r.m.flags = modes[data[0] % 3];
+	r.m.flags = modes[(data[0] & 3) % 3];
 	r.m.id = IVSHMEM_FLAT_NO_ID;
 	r.ack_in_irq = data[0] & 0x10;
+	r.tracing = data[0] & 0x20;
+	o = r.tracing ? &ops_traced : &ops;
 	/* Flags the core must refuse, and a refused init leaves the device
 	 * untouched. */
-	if (ivshmem_flat_init(&r.dev, IVSHMEM_FLAT_IRQ_PER_VECTOR, &ops, &r) !=
-	    IVSHMEM_FLAT_EINVAL || ivshmem_flat_init(&r.dev, 4, &ops, &r) !=
+	if (ivshmem_flat_init(&r.dev, IVSHMEM_FLAT_IRQ_PER_VECTOR, o, &r) !=
+	    IVSHMEM_FLAT_EINVAL || ivshmem_flat_init(&r.dev, 4, o, &r) !=
 	    IVSHMEM_FLAT_EINVAL)
 		abort();
-	if (ivshmem_flat_init(&r.dev, r.m.flags, &ops, &r) != 0)
+	if (ivshmem_flat_init(&r.dev, r.m.flags, o, &r) != 0)
 		abort();
 	compare(&r);
 	for (size_t i = 1; i + 8 <= size; i += 8)

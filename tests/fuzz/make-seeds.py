@@ -52,7 +52,8 @@ def dop(kind, p1=0, p2=0, p3=0, v=0):
     return bytes([kind, p1, p2, p3]) + le32(v)
 
 
-LATCHED, PER_VECTOR, ACK = 1, 2, 0x10
+# mode byte: bits 0-1 the mode, ACK: set_irq reads INTRSTATUS, TRACE: a trace hook
+LATCHED, PER_VECTOR, ACK, TRACE = 1, 2, 0x10, 0x20
 connect = dop(4, 0, 0, 0, 7) + dop(5, 1)
 seeds['fuzz-device-core'] = {
     'default-pulse': bytes([0]) + dop(2, 3) + dop(2, 40) + dop(0, 0, 8),
@@ -71,6 +72,10 @@ seeds['fuzz-device-core'] = {
     'ids': bytes([0]) + dop(4, 1, 0, 0, 0x10000) + dop(4, 2) + dop(4, 0, 0, 0, 65535) +
     dop(0, 0, 8),
 }
+# The same with a trace hook, whose records the target checks.
+seeds['fuzz-device-core'].update({
+    name + '-traced': bytes([data[0] | TRACE]) + data[1:]
+    for name, data in list(seeds['fuzz-device-core'].items())})
 
 # ---- fuzz-peer-stream: config, then records (fd kind, size/split, msg) ----
 NONE, MEMFD, EVENTFD, PIPE, SEVERAL, SEALED, SOCKET = range(7)
