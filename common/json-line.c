@@ -148,6 +148,50 @@ static bool scan_number(struct scan *sc)
 	return true;
 }
 
+/* The 4 hex digits of a \u escape at sc->p (the "\u" is behind it):
+ * 0..0xffff, or -1 if they are not there. */
+static long scan_hex4(struct scan *sc)
+{
+	long v = 0;
+
+	for (int i = 0; i < 4; i++, sc->p++) {
+		if (sc->p >= sc->end || !g_ascii_isxdigit(*sc->p))
+			return -1;
+		v = v << 4 | g_ascii_xdigit_value(*sc->p);
+	}
+	return v;
+}
+
+/*
+ * A \u escape, the "\u" behind sc->p. Refused besides malformed ones:
+ * U+0000, which json-glib cuts the string at, and a UTF-16 surrogate
+ * that is not a high one followed by a low one, which json-glib 1.6
+ * either refuses and leaks a buffer for, or turns into bytes that are
+ * not UTF-8. RFC 8259 lets a parser refuse both (section 8.2).
+ */
+static bool scan_u_escape(struct scan *sc)
+{
+	long v = scan_hex4(sc), lo;
+
+	if (v < 0)
+		return fail(sc, "a malformed \\u escape");
+	if (v == 0)
+		return fail(sc, "a \\u0000 escape (NUL) in a string");
+	if (v >= 0xdc00 && v <= 0xdfff)
+		return fail(sc, "an unpaired surrogate \\u escape (a low one without a high one before it)");
+	if (v < 0xd800 || v > 0xdbff)
+		return true;
+	if (sc->end - sc->p < 2 || sc->p[0] != '\\' || sc->p[1] != 'u')
+		return fail(sc, "an unpaired surrogate \\u escape (a high one without a low one after it)");
+	sc->p += 2;
+	lo = scan_hex4(sc);
+	if (lo < 0)
+		return fail(sc, "a malformed \\u escape");
+	if (lo < 0xdc00 || lo > 0xdfff)
+		return fail(sc, "an unpaired surrogate \\u escape (a high one without a low one after it)");
+	return true;
+}
+
 static bool scan_string(struct scan *sc)
 {
 	if (!eat(sc, '"'))
@@ -165,10 +209,8 @@ static bool scan_string(struct scan *sc)
 			break;
 		c = (unsigned char)*sc->p++;
 		if (c == 'u') {
-			for (int i = 0; i < 4; i++, sc->p++)
-				if (sc->p >= sc->end ||
-				    !g_ascii_isxdigit(*sc->p))
-					return fail(sc, "a malformed \\u escape");
+			if (!scan_u_escape(sc))
+				return false;
 		} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
 			return fail(sc, "an unknown escape in a string");
 		}

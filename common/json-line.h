@@ -21,8 +21,12 @@ char *jsonl_line(JsonNode *node, size_t *len);
  * Is @s (@len bytes, already valid UTF-8) exactly one JSON value, with
  * only whitespace around it, as RFC 8259 has it? json-glib 1.6 also takes
  * single quotes, comments and several values on a line (and leaks all but
- * the first), so input is checked here before it is parsed. NULL when it
- * is; otherwise a short static description of the first fault.
+ * the first), so input is checked here before it is parsed. Strings may
+ * not hold the escape \u0000 (json-glib cuts the string there) or a
+ * surrogate escape that is not a high one followed by a low one
+ * (json-glib leaks a buffer for some, turns others into bytes that are
+ * not UTF-8). NULL when it is; otherwise a short static description of
+ * the first fault.
  */
 const char *jsonl_check(const char *s, size_t len);
 /*

@@ -638,7 +638,7 @@ static void handle_line(struct client *c, const char *line, size_t len)
 	why = jsonl_check(line, len);
 	if (why) {
 		reply_error(&rq, "parse",
-			    "the line is not one JSON value: it has %s; send one object per line, like {\"command\":\"info\"}",
+			    "the line is not one JSON value this server takes: it has %s; send one object per line, like {\"command\":\"info\"}",
 			    why);
 		return;
 	}
