@@ -70,8 +70,6 @@ test)
 	if [ "${1:-}" = "--sanitize" ]; then
 		build build-san -Db_sanitize=address,undefined -Db_lundef=false
 		export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
-		# GLib's slice allocator would hide leaks of what it hands out.
-		export G_SLICE=always-malloc
 		export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 		run_tests build-san
 	else
