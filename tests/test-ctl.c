@@ -1923,6 +1923,78 @@ END_TEST
 
 /* ---- runner ---------------------------------------------------------------- */
 
+/* A control socket at ctl that answers one request with `reply` (its
+ * newline added) and then waits for the client to close: a child
+ * process, reaped by the caller. */
+static pid_t fake_control(const char *ctl, const char *reply)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_uint_lt(strlen(ctl), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, ctl);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+		char c;
+
+		alarm(TWAIT_MS / 1000);
+		/* The request, up to its newline; then the reply. */
+		while (fd >= 0 && read(fd, &c, 1) == 1 && c != '\n')
+			;
+		if (fd >= 0) {
+			(void)!write(fd, reply, strlen(reply));
+			(void)!write(fd, "\n", 1);
+			while (read(fd, &c, 1) > 0)
+				;
+		}
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+/* A control socket sending what the server itself refuses (json-glib
+ * takes some of it, and leaks for some): ivshmem-ctl refuses it, saying
+ * why, and exits 1. */
+START_TEST(hostile_control_replies)
+{
+	static const struct {
+		const char *reply, *why;
+	} bad[] = {
+		{ "{\"ok\":true,\"command\":\"info\"}{\"ok\":true}",
+		  "not one JSON value (it has more than one JSON value)" },
+		{ "{\"ok\":true,\"command\":\"info\",\"x\":\"\\ud83d\\u0041\"}",
+		  "not one JSON value (it has an unpaired surrogate" },
+		{ "{'ok':true,'command':'info'}", "not one JSON value" },
+		{ "{\"ok\":true,\"command\":\"info\",\"x\":\"\xff\"}",
+		  "not valid UTF-8" },
+	};
+	char dir[] = "/tmp/ivshmem-ctl-test-XXXXXX", path[128], ctl[140];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	snprintf(ctl, sizeof(ctl), "%s.ctl", path);
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		pid_t pid = fake_control(ctl, bad[i].reply);
+		char *err = FAIL(1, "info", "-S", path);
+
+		ck_assert_msg(strstr(err, "the server sent a line that is") &&
+			      strstr(err, bad[i].why), "%s: %s", bad[i].reply,
+			      err);
+		g_free(err);
+		ck_assert_int_eq(proc_wait_exit(pid, TWAIT_MS), 0);
+		ck_assert_int_eq(unlink(ctl), 0);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
@@ -1939,6 +2011,7 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, watch_timeout);
 	tcase_add_test(tc, watch_sigterm_ends_0);
 	tcase_add_test(tc, watch_server_gone_ends_1);
+	tcase_add_test(tc, hostile_control_replies);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_with("shm", TCASE_TIMEOUT, tserver_reap_tracked);

@@ -127,6 +127,7 @@ int ctl_control_recv(struct ctl_conn *c, int timeout_ms, JsonNode **out)
 			JsonParser *parser;
 			GError *err = NULL;
 			JsonNode *root;
+			const char *why;
 			int r = 1;
 
 			g_string_erase(c->in, 0, (gssize)len + 1);
@@ -135,9 +136,18 @@ int ctl_control_recv(struct ctl_conn *c, int timeout_ms, JsonNode **out)
 				g_free(line);
 				continue;
 			}
+			/* What the server itself takes (json-line.h): json-glib
+			 * takes more, and leaks for some. */
 			parser = json_parser_new();
-			if (!json_parser_load_from_data(parser, line, -1,
-							&err)) {
+			if (!g_utf8_validate(line, -1, NULL)) {
+				ctl_error("the server sent a line that is not valid UTF-8");
+				r = -EPROTO;
+			} else if ((why = jsonl_check(line, strlen(line)))) {
+				ctl_error("the server sent a line that is not one JSON value (it has %s)",
+					  why);
+				r = -EPROTO;
+			} else if (!json_parser_load_from_data(parser, line, -1,
+							       &err)) {
 				ctl_error("the server sent a line that is not JSON (%s)",
 					  err->message);
 				g_error_free(err);
