@@ -226,17 +226,15 @@ static bool read_replies(int sock, GString *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
-	/* What the process holds between runs: the server, the control
-	 * socket and the loop stay; everything of a run goes. */
-	static int before = -1;
-	int peers[2] = { -1, -1 }, cl;
+	int peers[2] = { -1, -1 }, cl, before;
 	bool reading, ended = false;
 	size_t off;
 
 	if (size < 1)
 		return 0;
-	if (before < 0)
-		before = fuzz_count_fds();
+	/* Counted for each run: libFuzzer opens fds between runs (pipes
+	 * to the symbolizer when it reports a new function). */
+	before = fuzz_count_fds();
 	reading = !(data[0] & 2);
 	if (data[0] & 1) {
 		peers[0] = connect_to(&peer_addr, peer_alen);

@@ -35,13 +35,36 @@ static inline int fuzz_count_fds(void)
 	return n - 1;
 }
 
+/* What each open fd is, on stderr: to read a finding. */
+static inline void fuzz_show_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char link[300], target[256];
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
+	}
+	closedir(d);
+}
+
 static inline void fuzz_check_fds(int before, const char *what)
 {
 	int after = fuzz_count_fds();
 
 	if (after != before) {
-		fprintf(stderr, "%s: %d fds open before, %d after\n", what,
+		fprintf(stderr, "%s: %d fds open before, %d after:\n", what,
 			before, after);
+		fuzz_show_fds();
 		abort();
 	}
 }
