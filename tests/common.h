@@ -222,6 +222,13 @@ bool path_exists(const char *path);
 int count_open_fds(void);
 /* Monotonic time in seconds. */
 double now_seconds(void);
+/* 0 under AddressSanitizer, which keeps freed memory in quarantine: a
+ * process's RSS then says nothing of what it holds. */
+#ifdef __SANITIZE_ADDRESS__
+#define TRSS_MEANINGFUL 0
+#else
+#define TRSS_MEANINGFUL 1
+#endif
 /* Is fd an eventfd? */
 bool fd_is_eventfd(int fd);
 /* One sendmsg of len bytes with nfds (at most 16) fds in one SCM_RIGHTS

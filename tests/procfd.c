@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The open fds of a process (see procfd.h). */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@ int procfd_count(pid_t pid)
 {
 	char path[64];
 	struct dirent *e;
+	bool self = pid == getpid();
 	DIR *d;
 	int n = 0;
 
@@ -22,7 +24,7 @@ int procfd_count(pid_t pid)
 		return -1;
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.' &&
-		    (pid != getpid() || atoi(e->d_name) != dirfd(d)))
+		    (!self || atoi(e->d_name) != dirfd(d)))
 			n++;
 	closedir(d);
 	return n;

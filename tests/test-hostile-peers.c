@@ -1410,18 +1410,6 @@ static void pipelined(const struct tserver *s, bool read_along,
 	g_string_free(all, TRUE);
 }
 
-/* A sanitizer's allocator keeps freed memory: RSS then says nothing. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_MEANINGFUL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_MEANINGFUL 0
-#endif
-#endif
-#ifndef RSS_MEANINGFUL
-#define RSS_MEANINGFUL 1
-#endif
-
 /* Send `n` copies of `line` (its newline added) in batches, each
  * answered with an error `code` before the next batch goes. */
 static void send_refused_lines(struct cc *c, const char *line, int n,
@@ -1472,7 +1460,7 @@ START_TEST(test_ctl_no_growth)
 	rss1 = proc_peak_rss_kib(s->pid);
 	fprintf(stderr, "no-growth: 20000 refused escapes; server peak RSS %ld -> %ld KiB\n",
 		rss0, rss1);
-	if (RSS_MEANINGFUL)
+	if (TRSS_MEANINGFUL)
 		ck_assert_msg(rss1 - rss0 < 1024,
 			      "the server grew by %ld KiB", rss1 - rss0);
 	cc_close(&c);
