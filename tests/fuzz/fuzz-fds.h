@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* What the socket fuzz targets share: counting open fds, making fds of
- * several kinds and sending them with bytes. Header-only. */
+ * several kinds and sending them with bytes. A header, with tests/procfd.c
+ * beside it in each target. */
 #ifndef FUZZ_FDS_H
 #define FUZZ_FDS_H
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -18,43 +18,18 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* The number of open fds (the entries of /proc/self/fd, less the one
- * reading it). */
+#include <glib.h>
+
+#include "procfd.h"
+
+/* The number of open fds (tests/procfd.h). */
 static inline int fuzz_count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	int n = procfd_count(getpid());
 
-	if (!d)
+	if (n < 0)
 		abort();
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
-/* What each open fd is, on stderr: to read a finding. */
-static inline void fuzz_show_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char link[300], target[256];
-		ssize_t n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
-	}
-	closedir(d);
+	return n;
 }
 
 static inline void fuzz_check_fds(int before, const char *what)
@@ -62,9 +37,11 @@ static inline void fuzz_check_fds(int before, const char *what)
 	int after = fuzz_count_fds();
 
 	if (after != before) {
-		fprintf(stderr, "%s: %d fds open before, %d after:\n", what,
-			before, after);
-		fuzz_show_fds();
+		char *list = procfd_list(getpid(), "  fd ");
+
+		fprintf(stderr, "%s: %d fds open before, %d after:\n%s", what,
+			before, after, list);
+		g_free(list);
 		abort();
 	}
 }
