@@ -5,12 +5,15 @@
 #   scripts/fuzz.sh build
 #       install clang and libFuzzer if missing (Debian 12), set up and
 #       build build-fuzz/
-#   scripts/fuzz.sh run [--time SECONDS | --runs N] [TARGET...]
+#   scripts/fuzz.sh run [--time SECONDS | --runs N] [--jobs J] [TARGET...]
 #       run each target (default: all) for SECONDS (default 60), or for N
-#       executions, from a
-#       copy of its seed corpus in build-fuzz/corpus/TARGET/, where the
-#       inputs it finds go (the tree's corpus is not touched); crashes go
-#       to build-fuzz/artifacts/; prints executions and exec/s
+#       executions, from a copy of its seed corpus in
+#       build-fuzz/corpus/TARGET/, where the inputs it finds go (the
+#       tree's corpus is not touched); crashes go to build-fuzz/artifacts/;
+#       prints executions and exec/s.  --jobs J runs J fuzzer processes
+#       per target (default 1; one per core is the fastest) on that one
+#       corpus, each taking up what the others find; N is then their
+#       total, and a finding in one stops them all
 #   scripts/fuzz.sh ci
 #       build, then run each target for 20 s (what .ci/run does)
 #   scripts/fuzz.sh coverage TARGET...
@@ -61,43 +64,83 @@ export G_SLICE=always-malloc
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 
-# run_one TARGET SECONDS RUNS (one of them 0): 0, or 1 when the target
-# found something.
+# run_one TARGET SECONDS RUNS JOBS (one of SECONDS and RUNS 0): 0, or 1
+# when the target found something.
 run_one() {
-	local t=$1 secs=$2 runs=$3 log rc=0 execs rate start limit
-	local corpus=build-fuzz/corpus/$t
+	local t=$1 secs=$2 runs=$3 jobs=$4 rc=0 execs=0 rate=0 start limit
+	local corpus=build-fuzz/corpus/$t j r pid pid_log flog failed=0 interrupted=0
+	local -a pids=() logs=()
+	local -A logof=()	# log of each fuzzer still running, by pid
 
 	mkdir -p "$corpus" build-fuzz/artifacts
 	cp -n tests/fuzz/corpus/"$t"/* "$corpus"/
-	log=build-fuzz/fuzz-$t.log
 	if [ "$runs" -gt 0 ]; then
-		limit=-runs=$runs
+		# Each process does its share; together at least RUNS.
+		limit=-runs=$(((runs + jobs - 1) / jobs))
 	else
 		limit=-max_total_time=$secs
 	fi
 	start=$SECONDS
-	build-fuzz/tests/fuzz/"$t" "$limit" -max_len=4096 \
-		-print_final_stats=1 -timeout=25 \
-		-artifact_prefix=build-fuzz/artifacts/"$t"- \
-		"$corpus" >"$log" 2>&1 || rc=$?
+	for ((j = 1; j <= jobs; j++)); do
+		if [ "$jobs" -eq 1 ]; then
+			logs+=(build-fuzz/fuzz-$t.log)
+		else
+			logs+=(build-fuzz/fuzz-$t.$j.log)
+		fi
+		build-fuzz/tests/fuzz/"$t" "$limit" -max_len=4096 \
+			-print_final_stats=1 -timeout=25 \
+			-artifact_prefix=build-fuzz/artifacts/"$t"- \
+			"$corpus" >"${logs[-1]}" 2>&1 &
+		pids+=($!)
+		logof[$!]=${logs[-1]}
+	done
+	# An interrupt reaches the fuzzers too when it is sent to the process
+	# group (^C); sent to this script alone, it is passed on.
+	trap 'interrupted=1; kill -INT "${pids[@]}" 2>/dev/null || true' INT TERM
+	while [ ${#logof[@]} -gt 0 ]; do
+		r=0
+		pid=
+		wait -n -p pid "${!logof[@]}" || r=$?
+		# wait ends early, with no pid, when a trapped signal arrives.
+		[ -n "${pid:-}" ] || continue
+		pid_log=${logof[$pid]}
+		unset "logof[$pid]"
+		if [ $r -ne 0 ] && ! grep -q 'libFuzzer: run interrupted' "$pid_log"; then
+			if [ $failed -eq 0 ]; then
+				# Stop the others: what they did still counts.
+				kill -INT "${pids[@]}" 2>/dev/null || true
+				rc=$r
+				flog=$pid_log
+			fi
+			failed=1
+		elif [ $r -ne 0 ] && [ $failed -eq 0 ]; then
+			interrupted=1
+		fi
+	done
+	trap - INT TERM
 	secs=$((SECONDS - start))
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-	if [ $rc -ne 0 ] && grep -q 'libFuzzer: run interrupted' "$log"; then
-		echo "$t: interrupted after ${execs:-?} executions in $secs s (${rate:-?} exec/s), nothing found" >&2
-		exit 130
-	fi
-	if [ $rc -ne 0 ]; then
-		echo "$t: FAILED (exit $rc) after ${execs:-?} executions; log: $log" >&2
-		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*Test unit written)' "$log" >&2 || tail -20 "$log" >&2
+	for j in "${logs[@]}"; do
+		r=$(sed -n 's/^stat::number_of_executed_units: *//p' "$j")
+		execs=$((execs + ${r:-0}))
+		r=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$j")
+		rate=$((rate + ${r:-0}))
+	done
+	if [ $failed -ne 0 ]; then
+		echo "$t: FAILED (exit $rc) after $execs executions; log: $flog" >&2
+		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*Test unit written)' "$flog" >&2 || tail -20 "$flog" >&2
 		return 1
 	fi
-	printf '%-18s %12s executions in %4s s, %8s exec/s, corpus %s inputs\n' \
-		"$t" "$execs" "$secs" "$rate" "$(find "$corpus" -type f | wc -l)"
+	if [ $interrupted -ne 0 ]; then
+		echo "$t: interrupted after $execs executions in $secs s ($rate exec/s), nothing found" >&2
+		exit 130
+	fi
+	printf '%-18s %12s executions in %4s s, %8s exec/s, corpus %s inputs%s\n' \
+		"$t" "$execs" "$secs" "$rate" "$(find "$corpus" -type f | wc -l)" \
+		"$([ "$jobs" -gt 1 ] && echo ", $jobs processes")"
 }
 
 run() {
-	local secs=60 runs=0 failed=() list=()
+	local secs=60 runs=0 jobs=1 failed=() list=()
 
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -105,11 +148,17 @@ run() {
 		--time=*) secs=${1#--time=}; shift ;;
 		--runs) runs=$2; shift 2 ;;
 		--runs=*) runs=${1#--runs=}; shift ;;
+		--jobs) jobs=$2; shift 2 ;;
+		--jobs=*) jobs=${1#--jobs=}; shift ;;
 		*) target_files "$1" >/dev/null; list+=("$1"); shift ;;
 		esac
 	done
 	if ! [[ $secs =~ ^[0-9]+$ && $runs =~ ^[0-9]+$ ]]; then
 		echo "$0 run: --time and --runs take a whole number" >&2
+		exit 2
+	fi
+	if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
+		echo "$0 run: --jobs takes a whole number of processes, 1 or more" >&2
 		exit 2
 	fi
 	[ ${#list[@]} -eq 0 ] && list=("${targets[@]}")
@@ -120,7 +169,7 @@ run() {
 		fi
 	done
 	for t in "${list[@]}"; do
-		run_one "$t" "$secs" "$runs" || failed+=("$t")
+		run_one "$t" "$secs" "$runs" "$jobs" || failed+=("$t")
 	done
 	if [ ${#failed[@]} -gt 0 ]; then
 		echo "fuzz: findings in ${failed[*]} (inputs in build-fuzz/artifacts/)" >&2
@@ -184,7 +233,7 @@ ci)
 	;;
 coverage) coverage "$@" ;;
 *)
-	echo "usage: $0 build | run [--time SECONDS | --runs N] [TARGET...] | ci | coverage TARGET..." >&2
+	echo "usage: $0 build | run [--time SECONDS | --runs N] [--jobs J] [TARGET...] | ci | coverage TARGET..." >&2
 	exit 2
 	;;
 esac
