@@ -83,9 +83,9 @@ run_one() {
 	start=$SECONDS
 	for ((j = 1; j <= jobs; j++)); do
 		if [ "$jobs" -eq 1 ]; then
-			logs+=(build-fuzz/fuzz-$t.log)
+			logs+=("build-fuzz/fuzz-$t.log")
 		else
-			logs+=(build-fuzz/fuzz-$t.$j.log)
+			logs+=("build-fuzz/fuzz-$t.$j.log")
 		fi
 		build-fuzz/tests/fuzz/"$t" "$limit" -max_len=4096 \
 			-print_final_stats=1 -timeout=25 \
