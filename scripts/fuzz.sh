@@ -13,7 +13,9 @@
 #       prints executions and exec/s.  --jobs J runs J fuzzer processes
 #       per target (default 1; one per core is the fastest) on that one
 #       corpus, each taking up what the others find; N is then their
-#       total, and a finding in one stops them all
+#       total, and a finding in one stops them all.  Each run, however
+#       it ends, is added to build-fuzz/corpus/TARGET.runs, and the
+#       total on that corpus is printed
 #   scripts/fuzz.sh ci
 #       build, then run each target for 20 s (what .ci/run does)
 #   scripts/fuzz.sh coverage TARGET...
@@ -125,6 +127,13 @@ run_one() {
 		r=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$j")
 		rate=$((rate + ${r:-0}))
 	done
+	# Every run on this corpus, for its total: what it ran, and how it
+	# ended.
+	r=finished
+	[ $interrupted -ne 0 ] && r=interrupted
+	[ $failed -ne 0 ] && r=finding
+	printf '%s %s executions in %s s, %s processes, %s\n' "$(date -u +%FT%TZ)" \
+		"$execs" "$secs" "$jobs" "$r" >>"$corpus.runs"
 	if [ $failed -ne 0 ]; then
 		echo "$t: FAILED (exit $rc) after $execs executions; log: $flog" >&2
 		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|.*Test unit written)' "$flog" >&2 || tail -20 "$flog" >&2
@@ -137,6 +146,8 @@ run_one() {
 	printf '%-18s %12s executions in %4s s, %8s exec/s, corpus %s inputs%s\n' \
 		"$t" "$execs" "$secs" "$rate" "$(find "$corpus" -type f | wc -l)" \
 		"$([ "$jobs" -gt 1 ] && echo ", $jobs processes")"
+	awk -v t="$t" '{ n += $2; k++ } END {
+		printf "%-18s %12d executions on this corpus in %d runs (%s)\n", t, n, k, FILENAME }' "$corpus.runs"
 }
 
 run() {
