@@ -71,7 +71,7 @@ export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 run_one() {
 	local t=$1 secs=$2 runs=$3 jobs=$4 rc=0 execs=0 rate=0 start limit
 	local corpus=build-fuzz/corpus/$t j r pid pid_log flog failed=0 interrupted=0
-	local -a pids=() logs=()
+	local -a logs=()
 	local -A logof=()	# log of each fuzzer still running, by pid
 
 	mkdir -p "$corpus" build-fuzz/artifacts
@@ -93,12 +93,11 @@ run_one() {
 			-print_final_stats=1 -timeout=25 \
 			-artifact_prefix=build-fuzz/artifacts/"$t"- \
 			"$corpus" >"${logs[-1]}" 2>&1 &
-		pids+=($!)
 		logof[$!]=${logs[-1]}
 	done
 	# An interrupt reaches the fuzzers too when it is sent to the process
 	# group (^C); sent to this script alone, it is passed on.
-	trap 'interrupted=1; kill -INT "${pids[@]}" 2>/dev/null || true' INT TERM
+	trap 'interrupted=1; kill -INT "${!logof[@]}" 2>/dev/null || true' INT TERM
 	while [ ${#logof[@]} -gt 0 ]; do
 		r=0
 		pid=
@@ -110,7 +109,7 @@ run_one() {
 		if [ $r -ne 0 ] && ! grep -q 'libFuzzer: run interrupted' "$pid_log"; then
 			if [ $failed -eq 0 ]; then
 				# Stop the others: what they did still counts.
-				kill -INT "${pids[@]}" 2>/dev/null || true
+				kill -INT "${!logof[@]}" 2>/dev/null || true
 				rc=$r
 				flog=$pid_log
 			fi
